@@ -9,8 +9,9 @@ Unknown fields are rejected (``extra="forbid"``).
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,13 +31,13 @@ Seconds = Annotated[float, Field(ge=0, le=10 * 365 * 86400, allow_inf_nan=False)
 PositiveSeconds = Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
 
 
-class BackoffStrategy(str, Enum):
+class BackoffStrategy(StrEnum):
     FIXED = "fixed"  #: every retry waits ``backoff_seconds``
     LINEAR = "linear"  #: retry n waits ``backoff_seconds * n``
     EXPONENTIAL = "exponential"  #: retry n waits ``backoff_seconds * 2**(n-1)``
 
 
-class TriggerRule(str, Enum):
+class TriggerRule(StrEnum):
     """When a task runs, given how its upstream tasks ended (Airflow's names)."""
 
     ALL_SUCCESS = "all_success"  #: every upstream succeeded or was skipped by its ``when``
@@ -56,6 +57,39 @@ class InlineInterface(_Strict):
     output_schema: dict[str, JsonValue] | None = None
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_url(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("url must not contain control characters (NUL, CR, LF, ...)")
+    return value.strip()
+
+
+def check_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP token")
+        if _CONTROL.sub("", text.replace("\t", "")) != text.replace("\t", ""):
+            raise ValueError(f"header {name!r} contains control characters (NUL, CR, LF, ...)")
+    return value
+
+
+class _Request(BaseModel):
+    """The checks shared by every model that describes one HTTP request."""
+
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+    @field_validator("headers", check_fields=False)
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value)
+
+
 class RetryFields(_Strict):
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     backoff_strategy: BackoffStrategy | None = None
@@ -64,7 +98,7 @@ class RetryFields(_Strict):
     retry_on_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
 
 
-class TaskSpec(RetryFields):
+class TaskSpec(RetryFields, _Request):
     name: str = Field(pattern=TASK_NAME_PATTERN, max_length=128)
     method: HttpMethod = "GET"
     url: str = Field(min_length=1, max_length=8192)
@@ -108,7 +142,7 @@ class JobSpec(RetryFields):
         return value
 
 
-class SingleCallSpec(RetryFields):
+class SingleCallSpec(RetryFields, _Request):
     """The seed's single-call body; becomes a one-task :class:`JobSpec`."""
 
     name: str | None = Field(default=None, max_length=256)

@@ -1,0 +1,146 @@
+"""The CLI's local commands: run a workflow on the embedded default, validate a file.
+
+They open the same :class:`engine.Engine` the REST API uses; nothing here re-implements a rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from engine import Engine, EngineConfig, JobInvalid, Problem
+from engine.loader import LoadedDocument, WorkflowFileError, attach_marks, load_workflow_file
+
+from .settings import Settings
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "running": "yellow",
+    "queued": "cyan",
+    "pending": "dim",
+    "skipped": "magenta",
+    "canceled": "red",
+}
+
+
+def problem_lines(problems: list[Problem], source: str) -> list[str]:
+    lines = []
+    for p in problems:
+        where = f"{source}:{p.line}:{p.column}" if p.line is not None else source
+        task = f" [task {p.task}]" if p.task else ""
+        edge = f" ({p.edge})" if p.edge else ""
+        loc = f" at {p.location}" if p.location else ""
+        lines.append(f"{where}: {p.code}{task}{edge}{loc}: {p.message}")
+    return lines
+
+
+def print_report(console: Console, exc: JobInvalid, loaded: LoadedDocument | None) -> None:
+    errors, warnings = exc.errors, exc.warnings
+    if loaded is not None:
+        errors = attach_marks(errors, loaded.marks, single_call=loaded.single_call)
+        warnings = attach_marks(warnings, loaded.marks, single_call=loaded.single_call)
+    source = loaded.source if loaded is not None else "<document>"
+    for line in problem_lines(errors, source):
+        console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
+    for line in problem_lines(warnings, source):
+        console.print(f"[yellow]warning[/yellow] {line}", highlight=False, soft_wrap=True)
+    console.print(f"{len(errors)} error(s), {len(warnings)} warning(s)")
+
+
+def load(path: Path, params: dict[str, str]) -> tuple[Any, LoadedDocument]:
+    """Load a file; a file that fails the job model raises JobInvalid with line numbers."""
+    try:
+        return load_workflow_file(path, params=params)
+    except WorkflowFileError as exc:
+        raise JobInvalid([exc.to_problem()]) from None
+
+
+def task_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("task", "status", "attempts", "http", "duration", "error"):
+        table.add_column(column)
+    for name, task in result["tasks"].items():
+        style = STATUS_STYLE.get(task["status"], "")
+        error = task.get("error") or {}
+        duration = f"{task['duration_ms']:.0f} ms" if task.get("duration_ms") else ""
+        table.add_row(
+            name,
+            f"[{style}]{task['status']}[/{style}]",
+            str(task["attempts"]),
+            str(task["response_status"] or ""),
+            duration,
+            str(error.get("message", ""))[:80] if task["status"] != "skipped" else "",
+        )
+    return table
+
+
+async def run_workflow(
+    path: Path, params: dict[str, str], settings: Settings, *, as_json: bool, console: Console
+) -> int:
+    loaded: LoadedDocument | None = None
+    config: EngineConfig = settings.engine_config()
+    engine = await Engine.open(config)
+    try:
+        spec, loaded = load(path, params)
+        submitted = await engine.submit(spec, single_call=loaded.single_call)
+        for warning in problem_lines(
+            attach_marks(
+                [Problem(**w) for w in submitted.warnings],
+                loaded.marks,
+                single_call=loaded.single_call,
+            ),
+            loaded.source,
+        ):
+            console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+        worker = engine.start_worker()
+        result = await _follow(engine, submitted.job_id, console, live=not as_json)
+        worker.stop()
+    except JobInvalid as exc:
+        print_report(console, exc, loaded)
+        return 1
+    finally:
+        await engine.close()
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(f"job {result['job_id']} {result['status']}")
+    return 0 if result["status"] == "succeeded" else 1
+
+
+async def _follow(engine: Engine, job_id: str, console: Console, *, live: bool) -> dict[str, Any]:
+    title = f"job {job_id}"
+    result = await engine.get_result(job_id)
+    with Live(task_table(result, title), console=console, disable=not live) as view:
+        while result["status"] not in ("succeeded", "failed", "canceled"):
+            await asyncio.sleep(0.1)
+            result = await engine.get_result(job_id)
+            view.update(task_table(result, title))
+    return result
+
+
+async def validate_file(
+    path: Path, params: dict[str, str], settings: Settings, console: Console
+) -> int:
+    loaded: LoadedDocument | None = None
+    engine = await Engine.open(replace(settings.engine_config()))
+    try:
+        spec, loaded = load(path, params)
+        validated = await engine.validate(spec, single_call=loaded.single_call)
+    except JobInvalid as exc:
+        print_report(console, exc, loaded)
+        return 1
+    finally:
+        await engine.close()
+    warnings = attach_marks(validated.warnings, loaded.marks, single_call=loaded.single_call)
+    for line in problem_lines(warnings, loaded.source):
+        console.print(f"[yellow]warning[/yellow] {line}", highlight=False, soft_wrap=True)
+    console.print(f"[green]valid[/green] {path} ({len(spec.tasks)} task(s))")
+    return 0

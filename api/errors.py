@@ -1,0 +1,88 @@
+"""Each engine error maps to exactly one HTTP status, here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from engine import (
+    Conflict,
+    IdempotencyMismatch,
+    JobInvalid,
+    JobQueueError,
+    NotFound,
+    TooLarge,
+    WorkflowFileError,
+)
+
+from .body import UnsupportedMedia
+from .responses import FastJSONResponse
+
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (JobInvalid, 422, "invalid_job"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (IdempotencyMismatch, 422, "idempotency_key_reused"),
+    (TooLarge, 413, "too_large"),
+    (UnsupportedMedia, 415, "unsupported_media_type"),
+]
+
+
+def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in loc]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def validation_problems(errors: list[Any], *, skip_prefix: int = 0) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", ()))[skip_prefix:]
+        out.append(
+            {
+                "code": "invalid_field",
+                "location": pointer(loc),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type"),
+            }
+        )
+    return out
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> FastJSONResponse:
+    return FastJSONResponse({"detail": {"code": code, "message": message, **extra}}, status)
+
+
+def install(app: FastAPI) -> None:
+    async def on_engine_error(_: Request, exc: Exception) -> FastJSONResponse:
+        if isinstance(exc, WorkflowFileError):
+            exc = JobInvalid([exc.to_problem()])
+        if isinstance(exc, JobInvalid):
+            return FastJSONResponse(
+                {
+                    "detail": {
+                        "code": "invalid_job",
+                        "errors": [p.to_dict() for p in exc.errors],
+                        "warnings": [p.to_dict() for p in exc.warnings],
+                    }
+                },
+                422,
+            )
+        for cls, status, code in STATUS:
+            if isinstance(exc, cls):
+                return _error(status, code, str(exc))
+        return _error(400, "bad_request", str(exc))
+
+    async def on_pydantic_error(_: Request, exc: Exception) -> FastJSONResponse:
+        assert isinstance(exc, ValidationError | RequestValidationError)
+        request_error = isinstance(exc, RequestValidationError)
+        errors = validation_problems(list(exc.errors()), skip_prefix=1 if request_error else 0)
+        code = "invalid_request" if request_error else "invalid_job"
+        return FastJSONResponse({"detail": {"code": code, "errors": errors, "warnings": []}}, 422)
+
+    app.add_exception_handler(JobQueueError, on_engine_error)
+    app.add_exception_handler(UnsupportedMedia, on_engine_error)
+    app.add_exception_handler(ValidationError, on_pydantic_error)
+    app.add_exception_handler(RequestValidationError, on_pydantic_error)

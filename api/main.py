@@ -1,0 +1,53 @@
+"""The REST app: ``uvicorn api.main:app``. The engine is made in ``lifespan``, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from engine import Engine
+
+from . import errors
+from .responses import FastJSONResponse
+from .routes import health, interfaces, jobs
+from .settings import Settings
+
+log = logging.getLogger("jobqueue.api")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Tests may hand in an opened ``engine``; it is then not closed here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or Settings()
+        app.state.settings = cfg
+        owned = engine is None
+        app.state.engine = engine or await Engine.open(cfg.engine_config())
+        if owned and cfg.embedded_worker:
+            app.state.engine.start_worker()
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.engine.close()
+
+    app = FastAPI(
+        title="JobQueue",
+        version="0.1.0",
+        summary="HTTP API calls as persisted, monitored jobs: validated DAGs of HTTP tasks.",
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+    )
+    errors.install(app)
+    for router in (jobs.router, interfaces.router):
+        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, include_in_schema=False)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

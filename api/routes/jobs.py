@@ -1,0 +1,129 @@
+"""Jobs: submit, validate, list, detail, result, attempts, graph, cancel, retry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from engine import JobFilter, JobStatus
+from engine.graph import to_mermaid
+from schemas.jobs import parse_job_document
+
+from ..body import decode_document, read_body
+from ..deps import EngineDep, SettingsDep
+from ..responses import FastJSONResponse
+
+router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
+
+
+async def _document(request: Request, limit: int) -> Any:
+    raw = await read_body(request, limit)
+    return decode_document(raw, request.headers.get("content-type"))
+
+
+def _is_single_call(document: Any) -> bool:
+    return isinstance(document, dict) and "tasks" not in document
+
+
+@router.post("/jobs", status_code=201, summary="Submit a job (single call or DAG)")
+async def submit_job(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> Response:
+    document = await _document(request, settings.max_request_bytes)
+    spec = parse_job_document(document)
+    result = await engine.submit(
+        spec,
+        single_call=_is_single_call(document),
+        idempotency_key=idempotency_key,
+        document=document,
+    )
+    body: dict[str, Any] = {"job_id": result.job_id, "status": result.status}
+    if result.warnings:
+        body["warnings"] = result.warnings
+    headers = {"Location": str(request.url_for("get_job", job_id=result.job_id).path)}
+    if result.existing:
+        headers["Idempotent-Replayed"] = "true"
+    return FastJSONResponse(body, status_code=201, headers=headers)
+
+
+@router.post("/jobs/validate", summary="Run every creation-time check; create nothing")
+async def validate_job(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+    document = await _document(request, settings.max_request_bytes)
+    validated = await engine.validate(
+        parse_job_document(document), single_call=_is_single_call(document)
+    )
+    return {"valid": True, "warnings": [w.to_dict() for w in validated.warnings]}
+
+
+@router.get("/jobs", summary="List jobs, newest first, with filters and cursor paging")
+async def list_jobs(
+    engine: EngineDep,
+    status: JobStatus | None = None,
+    tag: Annotated[str | None, Query(max_length=128)] = None,
+    name: Annotated[str | None, Query(max_length=256)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Any:
+    flt = JobFilter(
+        status=status.value if status else None,
+        tag=tag,
+        name=name,
+        created_after=created_after.timestamp() if created_after else None,
+        created_before=created_before.timestamp() if created_before else None,
+    )
+    try:
+        return await engine.list_jobs(flt, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        return FastJSONResponse(
+            {"detail": {"code": "invalid_request", "message": str(exc), "location": "/cursor"}},
+            422,
+        )
+
+
+@router.get("/jobs/{job_id}", summary="Job detail with its tasks")
+async def get_job(job_id: str, engine: EngineDep) -> Any:
+    return await engine.get_job(job_id)
+
+
+@router.get("/jobs/{job_id}/result", summary="Responses: the sink's at top level, every task's")
+async def get_result(job_id: str, engine: EngineDep) -> Any:
+    return await engine.get_result(job_id)
+
+
+@router.get("/jobs/{job_id}/tasks/{task}/attempts", summary="Every attempt of one task")
+async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
+    return {"job_id": job_id, "task": task, "attempts": await engine.get_attempts(job_id, task)}
+
+
+@router.get("/jobs/{job_id}/graph", summary="Nodes, edges and statuses; ?format=mermaid")
+async def get_graph(
+    job_id: str,
+    engine: EngineDep,
+    format: Annotated[str, Query(pattern="^(json|mermaid)$")] = "json",
+) -> Any:
+    graph = await engine.get_graph(job_id)
+    if format == "mermaid":
+        nodes = [(n["name"], n["status"]) for n in graph["nodes"]]
+        edges = [(e["from"], e["to"]) for e in graph["edges"]]
+        return PlainTextResponse(to_mermaid(nodes, edges))
+    return graph
+
+
+@router.post(
+    "/jobs/{job_id}/cancel", summary="Cancel: queued tasks at once, running calls interrupted"
+)
+async def cancel_job(job_id: str, engine: EngineDep) -> Any:
+    return {"job_id": job_id, "status": await engine.cancel(job_id)}
+
+
+@router.post("/jobs/{job_id}/retry", summary="Re-run failed, skipped and canceled tasks")
+async def retry_job(job_id: str, engine: EngineDep) -> Any:
+    return {"job_id": job_id, "status": await engine.retry(job_id)}

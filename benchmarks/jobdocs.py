@@ -1,0 +1,104 @@
+"""Job documents the workloads submit: single calls (W1), the fan-out DAG (W2), and the large
+DAG with interfaces that W3 validates (unless ``benchmarks.validate_large`` provides one)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+Doc = dict[str, Any]
+
+
+def single_call(url: str) -> Doc:
+    """W1: one GET, the seed's single-call form."""
+    return {"method": "GET", "url": url}
+
+
+def fan_out_fan_in(url: str, n_tasks: int) -> Doc:
+    """W2: ``root -> t1..t(n-2) -> sink``; ``n_tasks`` counts all tasks (1,000 in the full run)."""
+    middle = [f"t{i}" for i in range(1, n_tasks - 1)]
+    tasks: list[Doc] = [{"name": "root", "url": url}]
+    tasks += [{"name": name, "url": url, "depends_on": ["root"]} for name in middle]
+    tasks.append({"name": "sink", "url": url, "depends_on": middle})
+    return {"name": "w2", "tasks": tasks}
+
+
+_ITEMS = {"type": "array", "items": {"type": "string"}}
+_OUTPUT = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "items": _ITEMS, "message": {"type": "string"}},
+    "required": ["id", "items"],
+}
+_INPUT = {
+    "type": "object",
+    "properties": {"ids": _ITEMS, "n": {"type": "integer", "minimum": 0}},
+    "required": ["ids", "n"],
+}
+
+
+def layered_with_interfaces(url: str, n_tasks: int, width: int = 100) -> Doc:
+    """W3's own generator: ``n_tasks`` in layers of ``width``; each task past the first layer
+    takes two upstream outputs through templates and is checked against inline interfaces."""
+    tasks: list[Doc] = []
+    for i in range(n_tasks):
+        layer, col = divmod(i, width)
+        if layer == 0:
+            tasks.append({"name": f"t{i}", "url": url, "interface": "Source"})
+            continue
+        a = f"t{(layer - 1) * width + col}"
+        b = f"t{(layer - 1) * width + (col + 1) % width}"
+        tasks.append(
+            {
+                "name": f"t{i}",
+                "method": "POST",
+                "url": url,
+                "depends_on": [a, b],
+                "interface": "Stage",
+                "body": {
+                    "ids": f"{{{{ tasks.{a}.output.items }}}}",
+                    "n": f"{{{{ tasks.{b}.output.id }}}}",
+                },
+            }
+        )
+    return {
+        "name": "w3",
+        "validate_interfaces": True,
+        "interfaces": {
+            "Source": {"output_schema": _OUTPUT},
+            "Stage": {"input_schema": _INPUT, "output_schema": _OUTPUT},
+        },
+        "tasks": tasks,
+    }
+
+
+def _external_generator() -> Callable[..., Any] | None:
+    """A document generator from ``benchmarks.validate_large`` (written beside the validator)."""
+    try:
+        module = importlib.import_module("benchmarks.validate_large")
+    except ImportError:
+        return None
+    for name in (
+        "generate_document",
+        "make_document",
+        "build_document",
+        "generate_doc",
+        "make_doc",
+    ):
+        func = getattr(module, name, None)
+        if callable(func):
+            return func
+    return None
+
+
+def large_validation_doc(url: str, n_tasks: int) -> tuple[Doc, str]:
+    """W3's document and the name of the generator that made it."""
+    external = _external_generator()
+    if external is not None:
+        try:
+            doc = external(n_tasks)
+        except TypeError:
+            doc = None
+        if isinstance(doc, dict) and len(doc.get("tasks", [])) == n_tasks:
+            return doc, f"benchmarks.validate_large.{external.__name__}"
+    return layered_with_interfaces(url, n_tasks), "benchmarks.jobdocs.layered_with_interfaces"

@@ -1,0 +1,219 @@
+"""One attempt of one task: render, validate the input, call, validate the output, decide.
+
+:func:`run_attempt` turns a claimed task into an :class:`~engine.store.records.Outcome`; it never
+writes. The worker records the outcome (fenced on the attempt number) through the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .contracts import validate_instance
+from .http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
+from .retry import policy_from_fields
+from .scheduler import SKIP_WHEN
+from .states import AttemptStatus, TaskStatus
+from .store.maintenance import expired_error
+from .store.records import ClaimedTask, Outcome
+from .templating import TemplateError, build_context, evaluate_condition, render_value
+
+#: loads (job params/name, upstream outputs) for rendering; called only for templated tasks
+ContextLoader = Callable[[ClaimedTask], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptSettings:
+    default_timeout: float
+    secret_headers: frozenset[str]
+
+
+def _outcome(task: ClaimedTask, status: TaskStatus, **fields: Any) -> Outcome:
+    attempt_status = fields.pop("attempt_status", None)
+    if attempt_status is None:
+        attempt_status = (
+            AttemptStatus.SUCCEEDED if status is TaskStatus.SUCCEEDED else AttemptStatus.FAILED
+        )
+    return Outcome(
+        task_id=task.id,
+        job_id=task.job_id,
+        attempt=task.attempt,
+        solo=task.solo,
+        status=status,
+        attempt_status=attempt_status,
+        finished_at=time.time(),
+        **fields,
+    )
+
+
+def failed(task: ClaimedTask, error: dict[str, Any], **fields: Any) -> Outcome:
+    return _outcome(task, TaskStatus.FAILED, error=error, **fields)
+
+
+def _request_headers(task: ClaimedTask, headers: dict[str, Any]) -> dict[str, str]:
+    out = {str(k): str(v) for k, v in headers.items()}
+    lower = {k.lower() for k in out}
+    out["X-JobQueue-Job"] = task.job_id
+    out["X-JobQueue-Task"] = task.name
+    out["X-JobQueue-Attempt"] = str(task.attempt)
+    if "idempotency-key" not in lower:
+        out["Idempotency-Key"] = f"{task.job_id}:{task.name}"
+    return out
+
+
+async def _render(task: ClaimedTask, load: ContextLoader) -> tuple[dict[str, Any], Outcome | None]:
+    """The rendered request parts, or the outcome that ends the attempt before any call."""
+    spec = task.spec
+    parts = {k: spec.get(k) for k in ("url", "headers", "params", "body")}
+    if not task.templated and not spec.get("when"):
+        return parts, None
+    context = build_context(**(await load(task)))
+    base = f"/tasks/{spec.get('position', 0)}"
+    try:
+        if spec.get("when") and not evaluate_condition(spec["when"], context):
+            return parts, _outcome(
+                task,
+                TaskStatus.SKIPPED,
+                attempt_status=AttemptStatus.SUCCEEDED,
+                counts=False,
+                skip_reason=SKIP_WHEN,
+                error={"type": "condition_false", "message": f"when: {spec['when']} is false"},
+            )
+        rendered = {k: render_value(v, context, pointer=f"{base}/{k}") for k, v in parts.items()}
+    except TemplateError as exc:
+        return parts, failed(task, {"type": "template", "message": str(exc)})
+    if not isinstance(rendered["url"], str):
+        return rendered, failed(task, {"type": "template", "message": "url must render to text"})
+    return rendered, None
+
+
+def _input_problem(task: ClaimedTask, body: Any) -> Outcome | None:
+    schema = task.spec.get("input_schema")
+    if schema is None:
+        return None
+    errors = validate_instance(schema, body)
+    if not errors:
+        return None
+    return failed(
+        task,
+        {
+            "type": "input_invalid",
+            "message": "the rendered body does not match the task's input schema; not sent",
+            "errors": errors,
+        },
+    )
+
+
+def _retry_or_fail(
+    task: ClaimedTask,
+    error: dict[str, Any],
+    *,
+    retryable: bool,
+    retry_after: float | None,
+    **f: Any,
+) -> Outcome:
+    spec = task.spec
+    policy = policy_from_fields(
+        max_attempts=task.max_attempts,
+        strategy=spec.get("backoff_strategy"),
+        backoff_seconds=spec.get("backoff_seconds"),
+        max_backoff_seconds=spec.get("max_backoff_seconds"),
+        retry_on_status=spec.get("retry_on_status"),
+    )
+    tries = task.tries + 1
+    if not retryable or tries >= policy.max_attempts:
+        return failed(task, error, **f)
+    due = time.time() + policy.delay(tries, retry_after=retry_after)
+    if task.expires_at is not None and due >= task.expires_at:
+        return failed(task, expired_error() | {"last_error": error}, **f)
+    return _outcome(task, TaskStatus.QUEUED, error=error, next_attempt_at=due, **f)
+
+
+def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, Any]:
+    headers = {k: ("***" if k.lower() in secret else v) for k, v in resp.headers.items()}
+    return {
+        "response_status": resp.status_code,
+        "response_headers": headers,
+        "response_body": resp.body,
+        "response_truncated": resp.truncated,
+        "duration_ms": resp.duration_ms,
+    }
+
+
+def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> Outcome:
+    fields = _response_fields(resp, settings.secret_headers)
+    if 200 <= resp.status_code < 300:
+        schema = task.spec.get("output_schema")
+        errors = validate_instance(schema, resp.body) if schema is not None else []
+        if resp.truncated and schema is not None:
+            errors = [{"pointer": "", "message": "response truncated; cannot validate"}, *errors]
+        if errors:
+            error = {
+                "type": "output_invalid",
+                "message": "the response body does not match the task's output schema",
+                "errors": errors,
+            }
+            return failed(task, error, **fields)
+        return _outcome(task, TaskStatus.SUCCEEDED, **fields)
+    spec = task.spec
+    retry_on = spec.get("retry_on_status")
+    policy = policy_from_fields(
+        max_attempts=1,
+        strategy=None,
+        backoff_seconds=None,
+        max_backoff_seconds=None,
+        retry_on_status=retry_on,
+    )
+    retry_after = None
+    if resp.status_code in (429, 503):
+        retry_after = retry_after_seconds(resp.headers)
+    error = {
+        "type": "http_status",
+        "message": f"the target answered {resp.status_code}",
+        "status_code": resp.status_code,
+    }
+    return _retry_or_fail(
+        task,
+        error,
+        retryable=policy.retries_status(resp.status_code),
+        retry_after=retry_after,
+        **fields,
+    )
+
+
+async def run_attempt(
+    task: ClaimedTask, executor: Executor, load: ContextLoader, settings: AttemptSettings
+) -> Outcome:
+    now = time.time()
+    if task.expires_at is not None and now >= task.expires_at:
+        return failed(task, expired_error())
+    rendered, early = await _render(task, load)
+    if early is not None:
+        return early
+    problem = _input_problem(task, rendered["body"])
+    if problem is not None:
+        return problem
+    spec = task.spec
+    timeout = float(spec.get("timeout_sec") or settings.default_timeout)
+    ttl_bound = task.expires_at is not None and task.expires_at - now < timeout
+    if ttl_bound and task.expires_at is not None:
+        timeout = max(task.expires_at - now, 0.001)
+    request = HttpRequest(
+        method=spec.get("method", "GET"),
+        url=rendered["url"],
+        headers=_request_headers(task, rendered["headers"] or {}),
+        params=rendered["params"] or {},
+        body=rendered["body"],
+        timeout=timeout,
+        follow_redirects=bool(spec.get("follow_redirects")),
+    )
+    try:
+        response = await executor.send(request)
+    except HttpError as exc:
+        if exc.kind == "timeout" and ttl_bound:
+            return failed(task, expired_error(), attempt_status=AttemptStatus.EXPIRED)
+        error = {"type": exc.kind, "message": str(exc)}
+        return _retry_or_fail(task, error, retryable=exc.retryable, retry_after=None)
+    return _judge(task, response, settings)

@@ -1,0 +1,560 @@
+"""Interface contracts: are a task's templates and body compatible with the declared schemas?
+
+Pure functions, no I/O. The creation-time checks of SPEC section 3 live in :func:`check_task`
+(one task, its upstream output schemas already resolved by the caller); :func:`schema_problems`
+says whether a schema is valid draft-07; :func:`validate_instance` is the run-time check of a
+rendered request body or a response body.
+
+Soundness rule (see :mod:`engine.schema_compat`): a producer/consumer pair is called compatible
+only when every value the producer's schema admits provably fits the consumer's schema. What the
+checker cannot decide is a *warning* that names the keyword, never a silent pass, and an
+*error* is raised only where the producer's schema declares values the consumer rejects.
+
+Problem codes:
+
+=============================  ========  ===================================================
+code                           severity  cause
+=============================  ========  ===================================================
+invalid_schema                 error     a schema is not valid draft-07 (or has a dangling $ref)
+unknown_output_path            error     ``tasks.X.output.a.b`` names a path X's schema lacks
+incompatible_types             error     a referenced value does not fit the input schema
+missing_input_property         error     a required input property the body never provides
+unexpected_input_property      error     a body key the input schema forbids
+invalid_input_literal          error     a literal in the body violates the input schema
+unchecked_reference            warning   the upstream declares no output schema
+undecidable_output_path        warning   the output schema is silent about the path
+dynamic_reference              warning   the path has a part computed at run time
+undecidable_compatibility      warning   compatibility could not be proved either way
+=============================  ========  ===================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
+
+from engine.errors import Problem
+from engine.references import Reference
+from engine.schema_compat import Mismatch, Verdict, compare, consumer_kinds
+from engine.schema_paths import (
+    PathLookup,
+    format_path,
+    input_position,
+    lookup_output_path,
+    resolve_output_path,
+)
+from engine.schema_tools import (
+    SCHEMA_FAILURES,
+    Node,
+    UnresolvedRef,
+    deref,
+    describe,
+    matches,
+    node_validator,
+    pointer,
+    resolver_for,
+    short,
+    type_names,
+    validator,
+)
+
+__all__ = [
+    "HEADERS_SCHEMA",
+    "STATUS_CODE_SCHEMA",
+    "Mismatch",
+    "PathLookup",
+    "Verdict",
+    "check_task",
+    "compare",
+    "resolve_output_path",
+    "schema_problems",
+    "validate_instance",
+]
+
+#: what ``tasks.X.status_code`` yields
+STATUS_CODE_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 100, "maximum": 599}
+#: what ``tasks.X.headers`` yields
+HEADERS_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
+_NAMED = frozenset({"properties", "patternProperties", "definitions", "$defs", "dependencies"})
+_DATA = frozenset({"enum", "const", "default", "examples"})
+_META = Draft7Validator(Draft7Validator.META_SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+def schema_problems(schema: object, *, location: str, task: str | None) -> list[Problem]:
+    """Every reason ``schema`` is not a valid draft-07 schema (empty when it is)."""
+    if not isinstance(schema, dict | bool):
+        message = f"a JSON Schema must be an object or a boolean, not {type(schema).__name__}"
+        return [
+            Problem(
+                code="invalid_schema",
+                message=message,
+                location=location,
+                task=task,
+                expected="object or boolean",
+                actual=short(schema),
+            )
+        ]
+    problems = [_meta_problem(e, location, task) for e in _META.iter_errors(schema)]
+    problems += _dangling_refs(schema, location, task)
+    return sorted(problems, key=lambda p: p.location)
+
+
+def _meta_problem(error: Any, location: str, task: str | None) -> Problem:
+    path = tuple(error.absolute_path)
+    keyword = _keyword_of(path)
+    detail = best_match(error.context).message if error.context else error.message
+    where = pointer(path) or "/"
+    message = f"invalid JSON Schema (draft-07): {keyword!r} at {where}: {detail}"
+    if keyword is None:
+        message = f"invalid JSON Schema (draft-07) at {where}: {detail}"
+    return Problem(
+        code="invalid_schema",
+        message=message,
+        location=location + pointer(path),
+        task=task,
+        expected=f"{error.validator} {short(error.validator_value, 60)}",
+        actual=short(error.instance),
+    )
+
+
+def _keyword_of(path: tuple[str | int, ...]) -> str | None:
+    """The schema keyword whose value is wrong: the last path part that is not a name or index."""
+    for i in range(len(path) - 1, -1, -1):
+        if isinstance(path[i], str) and (i == 0 or path[i - 1] not in _NAMED):
+            return str(path[i])
+    return None
+
+
+def _dangling_refs(schema: Any, location: str, task: str | None) -> list[Problem]:
+    resolver = resolver_for(schema)
+    problems: list[Problem] = []
+    for path, ref in _refs(schema, ()):
+        try:
+            resolver.lookup(ref)
+        except Exception:  # referencing raises several kinds for a bad reference
+            message = (
+                f"$ref {ref!r} at {pointer(path) or '/'} does not resolve inside this "
+                "schema (only local references such as #/definitions/name are supported)"
+            )
+            problems.append(
+                Problem(
+                    code="invalid_schema",
+                    message=message,
+                    task=task,
+                    location=location + pointer(path),
+                    expected="a local $ref",
+                    actual=ref,
+                )
+            )
+    return problems
+
+
+def _refs(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if key == "$ref" and isinstance(sub, str):
+                found.append(((*path, key), sub))
+            elif key not in _DATA:
+                found += _refs(sub, (*path, key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found += _refs(sub, (*path, i))
+    return found
+
+
+def validate_instance(schema: Any, instance: object) -> list[dict[str, Any]]:
+    """Every violation of ``schema`` by ``instance``: ``{"pointer", "message", "keyword"}``."""
+    try:
+        errors = list(validator(schema).iter_errors(instance))
+    except SCHEMA_FAILURES as exc:
+        return [
+            {
+                "pointer": "",
+                "message": f"the schema could not be applied: {exc}",
+                "keyword": "schema",
+            }
+        ]
+    found = [
+        {
+            "pointer": pointer(tuple(e.absolute_path)),
+            "message": _clip(e.message),
+            "keyword": str(e.validator),
+        }
+        for e in errors
+    ]
+    keyed = sorted(
+        zip(errors, found, strict=True),
+        key=lambda pair: (_sort_key(pair[0].absolute_path), pair[1]["keyword"], pair[1]["message"]),
+    )
+    return [item for _, item in keyed]
+
+
+def _sort_key(path: Any) -> list[tuple[int, Any]]:
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in path]
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class _Report:
+    task: str
+    task_index: int
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def add(self, error: bool, code: str, message: str, location: str, **extra: Any) -> None:
+        key = (code, location, message)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        problem = Problem(code=code, message=message, location=location, task=self.task, **extra)
+        (self.errors if error else self.warnings).append(problem)
+
+    def body_at(self, path: tuple[str | int, ...]) -> str:
+        return f"/tasks/{self.task_index}/body{pointer(path)}"
+
+
+def check_task(
+    *,
+    task: str,
+    task_index: int,
+    input_schema: dict[str, Any] | bool | None,
+    body: object,
+    refs: list[Reference],
+    upstream_outputs: dict[str, dict[str, Any] | bool | None],
+    is_template: Callable[[str], bool],
+) -> tuple[list[Problem], list[Problem]]:
+    """The interface errors and warnings of one task: ``(errors, warnings)``.
+
+    ``upstream_outputs`` maps each upstream task to its output schema (``None``: it declares
+    none). References to tasks missing from it are left to the graph checks.
+    """
+    report = _Report(task, task_index)
+    for ref in refs:
+        _check_reference(report, ref, input_schema, upstream_outputs)
+    if input_schema is not None:
+        _check_body(report, input_schema, body, is_template)
+    return report.errors, report.warnings
+
+
+def _source_schema(ref: Reference, upstream_outputs: dict[str, Any]) -> Any:
+    if ref.attr == "status_code":
+        return STATUS_CODE_SCHEMA
+    if ref.attr == "headers":
+        return HEADERS_SCHEMA
+    return upstream_outputs[ref.task]
+
+
+def _check_reference(
+    report: _Report, ref: Reference, input_schema: Any, upstream_outputs: dict[str, Any]
+) -> None:
+    if ref.attr is None or ref.task not in upstream_outputs:
+        return
+    edge = f"{ref.task} -> {report.task}"
+    text = f"tasks.{ref.task}.{format_path(ref.path, ref.attr)}"
+    source = _source_schema(ref, upstream_outputs)
+    if source is None:
+        message = (
+            f"{text} cannot be checked: task {ref.task!r} declares no output schema "
+            "(give it an interface or an output_schema)"
+        )
+        report.add(False, "unchecked_reference", message, ref.pointer, edge=edge, actual=text)
+        return
+    found, lookup = lookup_output_path(Node(source, source), ref.path)
+    actual = format_path(ref.path, ref.attr)
+    if lookup.status == "missing":
+        message = f"{text} does not exist in the output schema of {ref.task!r}: {lookup.reason}"
+        report.add(
+            True,
+            "unknown_output_path",
+            message,
+            ref.pointer,
+            edge=edge,
+            expected=list(lookup.declared),
+            actual=actual,
+        )
+        return
+    if lookup.status == "undecidable" or found is None:
+        message = (
+            f"{text} cannot be checked against the output schema of {ref.task!r}: {lookup.reason}"
+        )
+        report.add(False, "undecidable_output_path", message, ref.pointer, edge=edge, actual=actual)
+        return
+    if ref.dynamic:
+        message = f"{text} is followed by a part computed at run time; only {text} was checked"
+        report.add(False, "dynamic_reference", message, ref.pointer, edge=edge, actual=actual)
+        return
+    if input_schema is None or ref.body_path is None:
+        return
+    position = input_position(input_schema, ref.body_path)
+    if position.status != "found":
+        return  # the body walk reports the unexpected property itself
+    if ref.whole:
+        _check_whole(report, ref, found, position, text)
+    else:
+        _check_interpolated(report, ref, position, text)
+
+
+def _check_whole(report: _Report, ref: Reference, found: Node, position: Any, text: str) -> None:
+    verdict = compare(
+        found.schema,
+        position.node.schema,
+        producer_root=found.root,
+        consumer_root=position.node.root,
+    )
+    produced, wanted = describe(found), describe(position.node)
+    place = f"body{pointer(ref.body_path or ())}" if ref.body_path else "the body"
+    for m in verdict.reasons:
+        value = text + _instance_text(m.instance)
+        where = (position.pointer + m.pointer) or "/"
+        message = (
+            f"{text} is {produced}, but the input schema of {report.task!r} requires {wanted} "
+            f"at {place}: at {value} {m.message} (input schema {where})"
+        )
+        error = m.kind == "incompatible"
+        code = "incompatible_types" if error else "undecidable_compatibility"
+        report.add(
+            error,
+            code,
+            message,
+            ref.pointer,
+            edge=f"{ref.task} -> {report.task}",
+            expected=m.expected,
+            actual=m.actual,
+        )
+
+
+def _instance_text(instance: str) -> str:
+    text = ""
+    for part in instance.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        text += f"[{part}]" if part == "*" or part.isdigit() else f".{part}"
+    return text
+
+
+def _check_interpolated(report: _Report, ref: Reference, position: Any, text: str) -> None:
+    kinds = consumer_kinds(position.node)
+    if "string" in kinds:
+        return
+    wanted = " or ".join(type_names(kinds)) or "no value"
+    message = (
+        f"the template at {ref.pointer} mixes text with {text}, so it renders a string, "
+        f"but the input schema of {report.task!r} requires {wanted} there "
+        f"(input schema {position.pointer or '/'}); use exactly one {{{{ ... }}}} to pass "
+        "the value itself"
+    )
+    report.add(
+        True,
+        "incompatible_types",
+        message,
+        ref.pointer,
+        edge=f"{ref.task} -> {report.task}",
+        expected=type_names(kinds),
+        actual="string",
+    )
+
+
+def _check_body(
+    report: _Report, schema: Any, body: object, is_template: Callable[[str], bool]
+) -> None:
+    if body is None:
+        for name in sorted(required_names(Node(schema, schema))):
+            message = f"the task sends no body, but its input schema requires property {name!r}"
+            report.add(
+                True,
+                "missing_input_property",
+                message,
+                report.body_at(()),
+                expected=name,
+                actual=None,
+            )
+        return
+    _walk(report, schema, body, (), is_template)
+
+
+def _has_template(value: object, is_template: Callable[[str], bool]) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(_has_template(v, is_template) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v, is_template) for v in value)
+    return False
+
+
+def _walk(
+    report: _Report,
+    schema: Any,
+    value: object,
+    path: tuple[str | int, ...],
+    is_template: Callable[[str], bool],
+) -> None:
+    position = input_position(schema, path)
+    if position.status != "found":
+        return
+    if not _has_template(value, is_template):
+        _check_literal(report, position, value, path)
+        return
+    if isinstance(value, str):
+        return  # a template: its references are checked one by one
+    kind = "object" if isinstance(value, dict) else "array"
+    kinds = consumer_kinds(position.node)
+    if kind not in kinds:
+        wanted = " or ".join(type_names(kinds)) or "no value"
+        message = (
+            f"body{pointer(path)} is an {kind}, but the input schema of {report.task!r} "
+            f"requires {wanted} there"
+        )
+        report.add(
+            True,
+            "invalid_input_literal",
+            message,
+            report.body_at(path),
+            expected=type_names(kinds),
+            actual=kind,
+        )
+        return
+    children = value.items() if isinstance(value, dict) else enumerate(value)  # type: ignore[union-attr]
+    if isinstance(value, dict):
+        _check_keys(report, schema, position.node, value, path)
+    for key, sub in children:
+        _walk(report, schema, sub, (*path, key), is_template)
+
+
+def _check_keys(
+    report: _Report, schema: Any, node: Node, value: dict[str, Any], path: tuple[str | int, ...]
+) -> None:
+    for name in sorted(required_names(node) - set(value)):
+        message = _lacks(report, path, name)
+        report.add(
+            True,
+            "missing_input_property",
+            message,
+            report.body_at(path),
+            expected=name,
+            actual=sorted(value),
+        )
+    for key in value:
+        child = input_position(schema, (*path, key))
+        if child.status == "unexpected":
+            message = (
+                f"body{pointer((*path, key))} is not accepted by the input schema of "
+                f"{report.task!r}: {child.reason}"
+            )
+            report.add(
+                True,
+                "unexpected_input_property",
+                message,
+                report.body_at((*path, key)),
+                expected=None,
+                actual=key,
+            )
+
+
+def _check_literal(
+    report: _Report, position: Any, value: object, path: tuple[str | int, ...]
+) -> None:
+    node = position.node
+    try:
+        errors = list(node_validator(node).iter_errors(value))
+    except SCHEMA_FAILURES as exc:
+        message = (
+            f"body{pointer(path)} could not be checked against the input schema of "
+            f"{report.task!r}: {exc}"
+        )
+        report.add(False, "undecidable_compatibility", message, report.body_at(path))
+        return
+    for error in errors:
+        where = (*path, *error.absolute_path)
+        if error.validator == "required":
+            _check_keys_literal(report, error, where)
+        elif error.validator == "additionalProperties" and error.validator_value is False:
+            for key in _extra_keys(error.schema, error.instance):
+                message = (
+                    f"body{pointer((*where, key))} is not accepted by the input schema of "
+                    f"{report.task!r} (additionalProperties is false)"
+                )
+                report.add(
+                    True,
+                    "unexpected_input_property",
+                    message,
+                    report.body_at((*where, key)),
+                    actual=key,
+                )
+        else:
+            rule = position.pointer + pointer(tuple(error.relative_schema_path)[:-1])
+            message = (
+                f"body{pointer(where)} does not match the input schema of {report.task!r}: "
+                f"{_clip(error.message)} (keyword {error.validator!r}, input schema {rule or '/'})"
+            )
+            report.add(
+                True,
+                "invalid_input_literal",
+                message,
+                report.body_at(where),
+                expected=error.validator_value,
+                actual=error.instance,
+            )
+
+
+def _check_keys_literal(report: _Report, error: Any, where: tuple[str | int, ...]) -> None:
+    present = set(error.instance) if isinstance(error.instance, dict) else set()
+    for name in error.validator_value:
+        if name not in present:
+            message = _lacks(report, where, name)
+            report.add(
+                True,
+                "missing_input_property",
+                message,
+                report.body_at(where),
+                expected=name,
+                actual=sorted(present),
+            )
+
+
+def _extra_keys(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    patterns = (
+        schema.get("patternProperties") if isinstance(schema.get("patternProperties"), dict) else {}
+    )
+    return [k for k in instance if k not in props and not any(matches(p, k) for p in patterns)]
+
+
+def required_names(node: Node, depth: int = 0) -> set[str]:
+    """Names a schema requires: its own, its ``allOf``'s, those all ``anyOf`` branches require."""
+    try:
+        node = deref(node)
+    except UnresolvedRef:
+        return set()
+    schema = node.schema
+    if not isinstance(schema, dict) or depth > 32:
+        return set()
+    names = (
+        {n for n in schema.get("required", []) if isinstance(n, str)}
+        if isinstance(schema.get("required"), list)
+        else set()
+    )
+    for sub in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+        names |= required_names(Node(sub, node.root), depth + 1)
+    for key in ("anyOf", "oneOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches:
+            names |= set.intersection(
+                *(required_names(Node(b, node.root), depth + 1) for b in branches)
+            )
+    return names
+
+
+def _lacks(report: _Report, path: tuple[str | int, ...], name: str) -> str:
+    return (
+        f"body{pointer(path)} does not provide property {name!r}, which the input schema of "
+        f"{report.task!r} requires"
+    )

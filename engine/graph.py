@@ -1,0 +1,289 @@
+"""A job's task graph: pure ``networkx`` logic, no I/O.
+
+:func:`build_graph` turns a :class:`JobSpec` into a ``DiGraph`` (an edge ``X -> Y`` when ``Y``
+depends on ``X``, explicitly through ``depends_on`` or implied by a ``tasks.X`` template reference)
+and collects every structural problem at once. The helpers below it serve the scheduler and the
+API: topological order, downstream closure, sinks and a Mermaid rendering.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import networkx as nx
+
+from schemas.jobs import JobSpec, TaskSpec
+
+from .errors import Problem
+from .references import Reference
+from .templating import find_references
+
+#: above this many names, ``expected`` lists the closest names instead of all of them
+_MAX_EXPECTED = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphResult:
+    graph: nx.DiGraph
+    problems: list[Problem]
+    #: every task's direct upstream tasks, explicit ``depends_on`` first, then implied ones
+    upstream: dict[str, tuple[str, ...]]
+    #: the template references of each task, by task index
+    references: list[list[Reference]]
+
+
+def task_references(task: TaskSpec, index: int) -> list[Reference]:
+    """Every ``tasks.X`` reference of a task: url, headers, params, body and ``when``."""
+    base = f"/tasks/{index}"
+    refs = find_references(task.url, pointer=f"{base}/url")
+    if task.headers:
+        refs += find_references(task.headers, pointer=f"{base}/headers")
+    if task.params:
+        refs += find_references(task.params, pointer=f"{base}/params")
+    if task.body is not None:
+        refs += find_references(task.body, pointer=f"{base}/body", body_root=f"{base}/body")
+    if task.when:
+        refs += find_references(task.when, pointer=f"{base}/when", condition=True)
+    return refs
+
+
+def known_names(name: str, names: Sequence[str]) -> list[str]:
+    """What a report's ``expected`` lists: every name, or the closest ones when there are many."""
+    if len(names) <= _MAX_EXPECTED:
+        return sorted(names)
+    return difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+
+
+def _hint(name: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1) if len(names) <= 2000 else []
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class _Builder:
+    """Collects nodes, edges (with where each edge was declared) and problems."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        self.graph = nx.DiGraph()
+        self.problems: list[Problem] = []
+        self.origin: dict[tuple[str, str], str] = {}
+        self.upstream: dict[str, tuple[str, ...]] = {}
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def add_nodes(self) -> None:
+        for i, task in enumerate(self.spec.tasks):
+            first = self.index.setdefault(task.name, i)
+            if first != i:
+                self.problems.append(
+                    Problem(
+                        code="duplicate_task",
+                        task=task.name,
+                        location=f"/tasks/{i}/name",
+                        message=f"task name {task.name!r} is already used by task {first}",
+                        actual=task.name,
+                    )
+                )
+            else:
+                self.graph.add_node(task.name, index=i)
+        self.names = list(self.index)
+
+    def add_dependencies(self, i: int, task: TaskSpec, ups: dict[str, None]) -> None:
+        for k, dep in enumerate(task.depends_on):
+            where = f"/tasks/{i}/depends_on/{k}"
+            if dep == task.name:
+                message = f"task {dep!r} depends on itself"
+                self.problems.append(
+                    Problem(code="self_dependency", task=dep, location=where, message=message)
+                )
+            elif dep not in self.index:
+                self.problems.append(
+                    Problem(
+                        code="unknown_dependency",
+                        task=task.name,
+                        location=where,
+                        message=f"task {task.name!r} depends on {dep!r}, which is not a task"
+                        f" of this job{_hint(dep, self.names)}",
+                        expected=known_names(dep, self.names),
+                        actual=dep,
+                    )
+                )
+            else:
+                ups.setdefault(dep, None)
+                self.origin.setdefault((dep, task.name), where)
+
+    def add_references(self, task: TaskSpec, refs: list[Reference], ups: dict[str, None]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for ref in refs:
+            key = (ref.task, ref.pointer)
+            if ref.task in self.index and ref.task != task.name:
+                ups.setdefault(ref.task, None)
+                self.origin.setdefault((ref.task, task.name), ref.pointer)
+            elif key not in seen:
+                seen.add(key)
+                self.problems.append(self._reference_problem(task, ref))
+
+    def _reference_problem(self, task: TaskSpec, ref: Reference) -> Problem:
+        if ref.task == task.name:
+            return Problem(
+                code="self_reference",
+                task=task.name,
+                location=ref.pointer,
+                message=f"task {task.name!r} reads its own result (tasks.{ref.task})",
+            )
+        return Problem(
+            code="unknown_task_reference",
+            task=task.name,
+            location=ref.pointer,
+            edge=f"{ref.task} -> {task.name}",
+            message=f"the template reads tasks.{ref.task}, but this job has no task named"
+            f" {ref.task!r}{_hint(ref.task, self.names)}",
+            expected=known_names(ref.task, self.names),
+            actual=ref.task,
+        )
+
+    def add_cycles(self) -> None:
+        cycles = []
+        for component in nx.strongly_connected_components(self.graph):
+            if len(component) > 1:
+                first = min(component, key=self.index.__getitem__)
+                cycles.append((self.index[first], self._cycle_problem(first, component)))
+        self.problems.extend(problem for _, problem in sorted(cycles, key=lambda c: c[0]))
+
+    def _cycle_problem(self, first: str, component: set[str]) -> Problem:
+        cycle = _cycle_through(self.graph, first, component)
+        message = "tasks depend on each other in a cycle: " + " -> ".join(cycle)
+        if len(component) > len(cycle) - 1:
+            others = sorted(component, key=self.index.__getitem__)
+            message += f" (tasks {', '.join(others)} all lie on cycles)"
+        closing = (cycle[-2], cycle[-1])
+        return Problem(
+            code="cycle",
+            task=first,
+            location=self.origin.get(closing, f"/tasks/{self.index[first]}"),
+            edge=f"{closing[0]} -> {closing[1]}",
+            message=message,
+            actual=cycle,
+        )
+
+
+def build_graph(spec: JobSpec) -> GraphResult:
+    """The task graph of a job and every structural problem in it (never only the first)."""
+    builder = _Builder(spec)
+    builder.add_nodes()
+    references: list[list[Reference]] = []
+    for i, task in enumerate(spec.tasks):
+        refs = task_references(task, i)
+        references.append(refs)
+        ups: dict[str, None] = {}
+        builder.add_dependencies(i, task, ups)
+        builder.add_references(task, refs, ups)
+        if builder.index[task.name] == i:
+            builder.upstream[task.name] = tuple(ups)
+            builder.graph.add_edges_from((up, task.name) for up in ups)
+    builder.add_cycles()
+    return GraphResult(
+        graph=builder.graph,
+        problems=builder.problems,
+        upstream=builder.upstream,
+        references=references,
+    )
+
+
+def _cycle_through(graph: nx.DiGraph, first: str, members: set[str]) -> list[str]:
+    """The shortest cycle through ``first`` (breadth first), as ``[first, ..., first]``."""
+    parent: dict[str, str | None] = {first: None}
+    queue = deque([first])
+    while queue:
+        node = queue.popleft()
+        for nxt in graph.successors(node):
+            if nxt == first:
+                path: list[str] = []
+                step: str | None = node
+                while step is not None:
+                    path.append(step)
+                    step = parent[step]
+                return [*reversed(path), first]
+            if nxt in members and nxt not in parent:
+                parent[nxt] = node
+                queue.append(nxt)
+    return [first, first]  # unreachable for a strongly connected component
+
+
+# --- helpers for the scheduler and the API -----------------------------------------------------
+
+
+def _position(graph: nx.DiGraph) -> dict[str, int]:
+    return {name: data.get("index", 0) for name, data in graph.nodes(data=True)}
+
+
+def topological_order(graph: nx.DiGraph) -> list[str]:
+    """Tasks in an order where every task follows its upstream; ties keep the job's order.
+    Raises ``networkx.NetworkXUnfeasible`` on a cycle."""
+    position = _position(graph)
+    return list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+
+
+def downstream_closure(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
+    """Every task downstream of any of ``names`` (a name itself only if downstream of another)."""
+    start = [n for n in names if n in graph]
+    seen: set[str] = set()
+    queue = deque(start)
+    while queue:
+        for nxt in graph.successors(queue.popleft()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def sinks(graph: nx.DiGraph) -> list[str]:
+    """The tasks nothing depends on, in the job's order."""
+    position = _position(graph)
+    return sorted((n for n in graph if graph.out_degree(n) == 0), key=position.__getitem__)
+
+
+#: one Mermaid ``classDef`` per task status
+STATUS_STYLES: dict[str, str] = {
+    "pending": "fill:#f5f5f5,stroke:#9e9e9e,color:#424242",
+    "queued": "fill:#e3f2fd,stroke:#1e88e5,color:#0d47a1",
+    "running": "fill:#fff8e1,stroke:#f9a825,color:#e65100",
+    "succeeded": "fill:#e8f5e9,stroke:#43a047,color:#1b5e20",
+    "failed": "fill:#ffebee,stroke:#e53935,color:#b71c1c",
+    "canceled": "fill:#eceff1,stroke:#546e7a,color:#263238",
+    "skipped": "fill:#fafafa,stroke:#bdbdbd,color:#757575,stroke-dasharray:4 2",
+}
+_CLASS_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _status_class(status: object) -> str:
+    value = status.value if isinstance(status, Enum) else status
+    return _CLASS_UNSAFE.sub("_", str(value)) or "unknown"
+
+
+def _label(text: str) -> str:
+    return (
+        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
+
+
+def to_mermaid(nodes: Sequence[tuple[str, object]], edges: Iterable[tuple[str, str]]) -> str:
+    """A Mermaid ``flowchart TD`` of the tasks, each styled by its status."""
+    lines = ["flowchart TD"]
+    ids: dict[str, str] = {}
+    extra: list[str] = []
+    for i, (name, status) in enumerate(nodes):
+        ids[name] = f"n{i}"
+        cls = _status_class(status)
+        if cls not in STATUS_STYLES and cls not in extra:
+            extra.append(cls)
+        lines.append(f'    n{i}["{_label(name)} ({_label(cls)})"]:::{cls}')
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in edges if a in ids and b in ids]
+    lines += [f"    classDef {cls} {style}" for cls, style in STATUS_STYLES.items()]
+    lines += [f"    classDef {cls} fill:#ffffff,stroke:#000000" for cls in extra]
+    return "\n".join(lines) + "\n"

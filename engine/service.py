@@ -1,0 +1,240 @@
+"""The engine facade: the one set of functions the REST API, the CLI and the loader all call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.jobs import JobSpec
+
+from . import views
+from .config import EngineConfig
+from .contracts import schema_problems
+from .errors import JobInvalid
+from .http import Executor, TargetPolicy, create_executor
+from .store import Store
+from .store.maintenance import CancelOp, RetryJobOp
+from .store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
+from .store.ops import SubmitOp, Submitted
+from .store.reads import (
+    JobFilter,
+    attempt_rows,
+    decode_cursor,
+    encode_cursor,
+    job_row,
+    list_job_rows,
+    master_rows,
+    task_rows,
+)
+from .submission import build_rows, request_hash
+from .validation import InterfaceSchemas, ValidatedJob, validate_job
+from .worker import Worker
+
+log = logging.getLogger("jobqueue.engine")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitResult:
+    job_id: str
+    status: str
+    existing: bool
+    warnings: list[dict[str, Any]]
+
+
+class Engine:
+    def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
+        self.store = store
+        self.config = config
+        self._executor = executor
+        self._workers: list[Worker] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(
+        cls, config: EngineConfig, *, executor: Executor | None = None, migrate: bool = True
+    ) -> Engine:
+        store = await Store.open(
+            config.db_url,
+            sqlite_synchronous=config.sqlite_synchronous,
+            migrate_schema=migrate,
+            write_batch_max=config.write_batch_max,
+        )
+        return cls(store, config, executor)
+
+    async def close(self) -> None:
+        await self.stop_workers()
+        if self._executor is not None:
+            await self._executor.aclose()
+        await self.store.close()
+
+    # --- submit / validate ----------------------------------------------------------------
+    async def _masters_for(self, spec: JobSpec) -> dict[str, InterfaceSchemas]:
+        names = sorted(
+            {t.interface for t in spec.tasks if t.interface and t.interface not in spec.interfaces}
+        )
+        if not names:
+            return {}
+        async with self.store.read() as conn:
+            rows = await master_rows(conn, names)
+        return {r.name: InterfaceSchemas(r.input_schema, r.output_schema) for r in rows}
+
+    async def validate(self, spec: JobSpec, *, single_call: bool = False) -> ValidatedJob:
+        """Every creation-time check; raises :class:`JobInvalid` with the whole report."""
+        masters = await self._masters_for(spec)
+        return validate_job(spec, masters, single_call=single_call)
+
+    async def submit(
+        self,
+        spec: JobSpec,
+        *,
+        single_call: bool = False,
+        owner: str = "",
+        idempotency_key: str | None = None,
+        document: Any = None,
+    ) -> SubmitResult:
+        validated = await self.validate(spec, single_call=single_call)
+        digest = request_hash(document) if idempotency_key else None
+        rows = build_rows(
+            validated,
+            single_call=single_call,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            document_hash=digest,
+        )
+        done: Submitted = await self.store.write(SubmitOp(rows))
+        return SubmitResult(
+            job_id=done.job_id,
+            status=done.status,
+            existing=done.existing,
+            warnings=[w.to_dict() for w in validated.warnings],
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+    async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
+        async with self.store.read() as conn:
+            job = await job_row(conn, job_id, owner)
+            rows = await task_rows(conn, job_id)
+        return views.job_detail(job, rows, self.config.default_timeout)
+
+    async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
+        async with self.store.read() as conn:
+            job = await job_row(conn, job_id, owner)
+            rows = await task_rows(conn, job_id, with_results=True)
+        return views.job_result(job, rows)
+
+    async def get_attempts(
+        self, job_id: str, task: str, *, owner: str | None = None
+    ) -> list[dict[str, Any]]:
+        async with self.store.read() as conn:
+            await job_row(conn, job_id, owner)
+            rows = await attempt_rows(conn, job_id, task)
+        return [views.attempt_view(r) for r in rows]
+
+    async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
+        async with self.store.read() as conn:
+            job = await job_row(conn, job_id, owner)
+            rows = await task_rows(conn, job_id)
+        return {"job_id": job.id, "status": job.status, **views.graph_view(rows)}
+
+    async def list_jobs(
+        self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        position = decode_cursor(cursor) if cursor else None
+        async with self.store.read() as conn:
+            rows = await list_job_rows(conn, flt, limit=limit, cursor=position)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+        return {"items": [views.job_list_item(r) for r in rows], "next_cursor": next_cursor}
+
+    # --- control --------------------------------------------------------------------------
+    async def cancel(self, job_id: str, *, owner: str | None = None) -> str:
+        result = await self.store.write(CancelOp(job_id, owner))
+        for worker in self._workers:
+            worker.interrupt(result.interrupted)
+        return result.status
+
+    async def retry(self, job_id: str, *, owner: str | None = None) -> str:
+        return await self.store.write(RetryJobOp(job_id, owner))
+
+    # --- interface masters ----------------------------------------------------------------
+    def _check_master_schemas(self, fields: dict[str, Any]) -> None:
+        problems = []
+        for key in ("input_schema", "output_schema"):
+            if fields.get(key) is not None:
+                problems += schema_problems(fields[key], location=f"/{key}", task=None)
+        if problems:
+            raise JobInvalid(problems)
+
+    async def create_master(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._check_master_schemas(fields)
+        return views.master_view(await self.store.write(CreateMasterOp(fields)))
+
+    async def update_master(self, key: str, fields: dict[str, Any]) -> dict[str, Any]:
+        self._check_master_schemas(fields)
+        return views.master_view(await self.store.write(UpdateMasterOp(key, fields)))
+
+    async def delete_master(self, key: str) -> None:
+        await self.store.write(DeleteMasterOp(key))
+
+    async def list_masters(self) -> list[dict[str, Any]]:
+        async with self.store.read() as conn:
+            return [views.master_view(r) for r in await master_rows(conn)]
+
+    async def get_master(self, key: str) -> dict[str, Any]:
+        async with self.store.read() as conn:
+            return views.master_view(await master_row(conn, key))
+
+    # --- workers --------------------------------------------------------------------------
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = create_executor(
+                kind=self.config.http_client,  # type: ignore[arg-type]
+                max_connections=max(self.config.concurrency, 1),
+                max_body_bytes=self.config.result_max_bytes,
+                target_policy=TargetPolicy(
+                    allow_private=self.config.allow_private_networks,
+                    allowed_hosts=self.config.allowed_hosts,
+                ),
+            )
+        return self._executor
+
+    def worker(self) -> Worker:
+        worker = Worker(store=self.store, config=self.config, executor=self.executor())
+        self._workers.append(worker)
+        return worker
+
+    def start_worker(self) -> Worker:
+        """Run a worker in the background of this process (the embedded worker)."""
+        worker = self.worker()
+        self._worker_tasks.append(asyncio.create_task(worker.run(), name="jobqueue-worker"))
+        return worker
+
+    async def run_worker(self, *, burst: bool = False) -> None:
+        worker = self.worker()
+        try:
+            await worker.run(burst=burst)
+        finally:
+            self._workers.remove(worker)
+
+    async def stop_workers(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        for task in self._worker_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._worker_tasks.clear()
+        self._workers.clear()
+
+    async def reap(self, *, now: float | None = None) -> None:
+        """One reaper sweep now (tests and the CLI; workers run it periodically)."""
+        worker = Worker(store=self.store, config=self.config, executor=self.executor())
+        await worker.reap(now=now)
+
+
+def problems_to_dicts(problems: Sequence[Any]) -> list[dict[str, Any]]:
+    return [p.to_dict() for p in problems]

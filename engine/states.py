@@ -1,0 +1,61 @@
+"""Job and task states as data, and the transitions the engine allows between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  #: accepted, no task has started yet
+    RUNNING = "running"  #: at least one task was claimed and the job has not ended
+    SUCCEEDED = "succeeded"  #: every task succeeded or was skipped on purpose
+    FAILED = "failed"  #: a task failed and nothing is left running
+    CANCELED = "canceled"  #: canceled by a user
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"  #: waiting for upstream tasks
+    QUEUED = "queued"  #: ready; waiting for a worker (or for next_attempt_at)
+    RUNNING = "running"  #: claimed by a worker that holds a lease
+    SUCCEEDED = "succeeded"  #: the call answered and its output passed validation
+    FAILED = "failed"  #: no attempts left, expired, invalid input/output or lost too often
+    CANCELED = "canceled"  #: the job was canceled before this task ended
+    SKIPPED = "skipped"  #: its ``when`` was false, or an upstream failure means it cannot run
+
+
+class AttemptStatus(StrEnum):
+    RUNNING = "running"  #: the HTTP call is in flight
+    SUCCEEDED = "succeeded"  #: the task succeeded with this attempt
+    FAILED = "failed"  #: the call failed (status, network, timeout, validation)
+    LOST = "lost"  #: the worker's lease expired; the task went back to the queue
+    INTERRUPTED = "interrupted"  #: handed back at shutdown, not counted against max_attempts
+    CANCELED = "canceled"  #: interrupted by a cancel
+    EXPIRED = "expired"  #: interrupted because the task's ttl ran out
+
+
+JOB_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+TASK_TERMINAL = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.SKIPPED}
+)
+TASK_ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING})
+#: statuses ``POST /jobs/{id}/retry`` puts back to work
+TASK_RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELED})
+
+#: every task transition the engine performs; anything else is a bug
+TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.QUEUED, TaskStatus.SKIPPED, TaskStatus.CANCELED}),
+    TaskStatus.QUEUED: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.CANCELED, TaskStatus.FAILED, TaskStatus.SKIPPED}
+    ),
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.QUEUED, TaskStatus.CANCELED}
+    ),
+    TaskStatus.SUCCEEDED: frozenset(),
+    TaskStatus.FAILED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
+    TaskStatus.CANCELED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
+    TaskStatus.SKIPPED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
+}
+
+
+def can_transition(old: TaskStatus, new: TaskStatus) -> bool:
+    return new in TASK_TRANSITIONS[old]

@@ -1,0 +1,106 @@
+"""Everything that depends on which database is behind the URL lives here, and only here.
+
+SQLite: PRAGMAs on every connection (WAL, ``synchronous``, busy timeout, foreign keys), a writer
+engine whose transactions start with ``BEGIN IMMEDIATE`` (so a claim cannot race another process's
+claim) and a reader engine that never takes the write lock. PostgreSQL: one pooled engine; the
+claim's ``FOR UPDATE SKIP LOCKED`` comes from SQLAlchemy Core and needs nothing here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+def dumps_json(value: Any) -> str:
+    """orjson when it can (fast); the stdlib for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def loads_json(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The engines of one database: ``writer`` takes write transactions, ``reader`` reads."""
+
+    name: str
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engines:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engines(url, sqlite_synchronous.upper(), pool_size)
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        json_serializer=dumps_json,
+        json_deserializer=loads_json,
+    )
+    return Engines(parsed.get_backend_name(), engine, engine)
+
+
+def _sqlite_engines(url: str, synchronous: str, pool_size: int) -> Engines:
+    if synchronous not in SYNCHRONOUS_LEVELS:
+        raise ValueError(f"JOBQUEUE_SQLITE_SYNCHRONOUS must be one of {sorted(SYNCHRONOUS_LEVELS)}")
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    common: dict[str, Any] = {
+        "json_serializer": dumps_json,
+        "json_deserializer": loads_json,
+        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    }
+    writer = create_async_engine(url, pool_size=1, max_overflow=1, **common)
+    reader = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
+    _configure_sqlite(writer, synchronous, begin="BEGIN IMMEDIATE")
+    _configure_sqlite(reader, synchronous, begin=None)
+    return Engines("sqlite", writer, reader)
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, begin: str | None) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Our own BEGIN below replaces the driver's implicit one (SQLAlchemy's aiosqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)

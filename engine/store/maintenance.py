@@ -1,0 +1,284 @@
+"""Writes off the hot path: cancel, retry a job, and the reaper's sweeps (lost leases, expired
+tasks, jobs past their TTL)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import Conflict, NotFound
+from ..states import (
+    JOB_TERMINAL,
+    TASK_RETRYABLE,
+    AttemptStatus,
+    JobStatus,
+    TaskStatus,
+)
+from .progress import settle
+from .tables import attempts, job_interfaces, job_tags, jobs, tasks
+from .writer import WriteOp
+
+_ACTIVE_TASK = [TaskStatus.PENDING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
+
+
+async def _job_status(conn: AsyncConnection, job_id: str, owner: str | None) -> str:
+    query = select(jobs.c.status).where(jobs.c.id == job_id)
+    if owner is not None:
+        query = query.where(jobs.c.owner == owner)
+    status = (await conn.execute(query)).scalar_one_or_none()
+    if status is None:
+        raise NotFound(f"job {job_id} not found")
+    return str(status)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Canceled:
+    status: str
+    #: (task id, attempt) of calls that were running and must be interrupted
+    interrupted: list[tuple[int, int]]
+
+
+class CancelOp(WriteOp[Canceled]):
+    batchable = False
+
+    def __init__(self, job_id: str, owner: str | None = None) -> None:
+        self.job_id = job_id
+        self.owner = owner
+
+    async def apply(self, conn: AsyncConnection) -> Canceled:
+        status = await _job_status(conn, self.job_id, self.owner)
+        if JobStatus(status) in JOB_TERMINAL:
+            raise Conflict(f"job {self.job_id} already ended: {status}")
+        now = time.time()
+        running = (
+            await conn.execute(
+                select(tasks.c.id, tasks.c.attempt).where(
+                    tasks.c.job_id == self.job_id, tasks.c.status == TaskStatus.RUNNING.value
+                )
+            )
+        ).all()
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.job_id == self.job_id, tasks.c.status.in_(_ACTIVE_TASK))
+            .values(
+                status=TaskStatus.CANCELED.value,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                error={"type": "canceled", "message": "the job was canceled"},
+            )
+        )
+        await conn.execute(
+            update(attempts)
+            .where(
+                attempts.c.job_id == self.job_id,
+                attempts.c.status == AttemptStatus.RUNNING.value,
+            )
+            .values(status=AttemptStatus.CANCELED.value, finished_at=now)
+        )
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == self.job_id)
+            .values(
+                status=JobStatus.CANCELED.value,
+                finished_at=now,
+                expires_at=jobs.c.ttl_seconds + now,
+            )
+        )
+        return Canceled(
+            status=JobStatus.CANCELED.value, interrupted=[(r.id, r.attempt) for r in running]
+        )
+
+
+class RetryJobOp(WriteOp[str]):
+    """Re-run the failed, skipped and canceled tasks of an ended job; keep succeeded outputs."""
+
+    batchable = False
+
+    def __init__(self, job_id: str, owner: str | None = None) -> None:
+        self.job_id = job_id
+        self.owner = owner
+
+    async def apply(self, conn: AsyncConnection) -> str:
+        status = await _job_status(conn, self.job_id, self.owner)
+        if status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
+            raise Conflict(f"job {self.job_id} is {status}; only failed or canceled jobs retry")
+        await conn.execute(
+            update(tasks)
+            .where(
+                tasks.c.job_id == self.job_id,
+                tasks.c.status.in_([s.value for s in TASK_RETRYABLE]),
+            )
+            .values(
+                status=TaskStatus.PENDING.value,
+                tries=0,
+                rescues=0,
+                error=None,
+                skip_reason=None,
+                response_status=None,
+                response_headers=None,
+                response_body=None,
+                response_truncated=None,
+                duration_ms=None,
+                finished_at=None,
+                ready_at=None,
+                expires_at=None,
+            )
+        )
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == self.job_id)
+            .values(status=JobStatus.RUNNING.value, finished_at=None, expires_at=None)
+        )
+        self.wakes = await settle(conn, [self.job_id], time.time())
+        return JobStatus.RUNNING.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaped:
+    requeued: int = 0
+    lost: int = 0
+    expired: int = 0
+    deleted_jobs: int = 0
+    #: (task id, attempt) of expired calls that are still running somewhere
+    interrupted: tuple[tuple[int, int], ...] = ()
+
+
+class ReapOp(WriteOp[Reaped]):
+    batchable = False
+
+    def __init__(self, *, max_rescues: int, now: float | None = None) -> None:
+        self.max_rescues = max_rescues
+        self.now = now
+
+    async def apply(self, conn: AsyncConnection) -> Reaped:
+        now = self.now if self.now is not None else time.time()
+        requeued, lost, lost_jobs = await self._lost_leases(conn, now)
+        expired, interrupted, expired_jobs = await self._expired(conn, now)
+        if await settle(conn, lost_jobs | expired_jobs, now) or requeued:
+            self.wakes = True
+        deleted = await _delete_expired_jobs(conn, now)
+        return Reaped(
+            requeued=requeued,
+            lost=lost,
+            expired=expired,
+            deleted_jobs=deleted,
+            interrupted=tuple(interrupted),
+        )
+
+    async def _lost_leases(self, conn: AsyncConnection, now: float) -> tuple[int, int, set[str]]:
+        rows = (
+            await conn.execute(
+                select(tasks.c.id, tasks.c.job_id, tasks.c.attempt, tasks.c.rescues)
+                .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_expires_at < now)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        requeued = failed = 0
+        failed_jobs: set[str] = set()
+        for row in rows:
+            dead = row.rescues + 1 > self.max_rescues
+            await _end_attempt(conn, row.id, row.attempt, AttemptStatus.LOST, now, _lost_error())
+            values: dict[str, Any] = {
+                "rescues": row.rescues + 1,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+            if dead:
+                values |= {"status": "failed", "finished_at": now, "error": _lost_error(dead)}
+                failed += 1
+                failed_jobs.add(row.job_id)
+            else:
+                values |= {"status": "queued", "next_attempt_at": time.time()}
+                requeued += 1
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == row.id, tasks.c.attempt == row.attempt)
+                .where(tasks.c.status == TaskStatus.RUNNING.value)
+                .values(**values)
+            )
+        return requeued, failed, failed_jobs
+
+    async def _expired(
+        self, conn: AsyncConnection, now: float
+    ) -> tuple[int, list[tuple[int, int]], set[str]]:
+        rows = (
+            await conn.execute(
+                select(tasks.c.id, tasks.c.job_id, tasks.c.attempt, tasks.c.status).where(
+                    tasks.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+                    tasks.c.expires_at < now,
+                )
+            )
+        ).all()
+        interrupted: list[tuple[int, int]] = []
+        for row in rows:
+            error = expired_error()
+            if row.status == TaskStatus.RUNNING.value:
+                interrupted.append((row.id, row.attempt))
+                await _end_attempt(conn, row.id, row.attempt, AttemptStatus.EXPIRED, now, error)
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == row.id, tasks.c.status == row.status)
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    finished_at=now,
+                    error=error,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        return len(rows), interrupted, {r.job_id for r in rows}
+
+
+def expired_error() -> dict[str, Any]:
+    return {
+        "type": "expired",
+        "message": "the task did not succeed within its ttl_seconds after becoming ready",
+    }
+
+
+def _lost_error(final: bool = False) -> dict[str, Any]:
+    if final:
+        return {
+            "type": "lost",
+            "message": "the task's worker stopped renewing its lease too many times "
+            "(JOBQUEUE_MAX_RESCUES); it is not run again",
+        }
+    return {"type": "lost", "message": "the worker's lease expired; the task was queued again"}
+
+
+async def _end_attempt(
+    conn: AsyncConnection,
+    task_id: int,
+    attempt: int,
+    status: AttemptStatus,
+    now: float,
+    error: dict[str, Any],
+) -> None:
+    await conn.execute(
+        update(attempts)
+        .where(
+            attempts.c.task_id == task_id,
+            attempts.c.attempt == attempt,
+            attempts.c.status == AttemptStatus.RUNNING.value,
+        )
+        .values(status=status.value, finished_at=now, error=error)
+    )
+
+
+async def _delete_expired_jobs(conn: AsyncConnection, now: float) -> int:
+    ids = list(
+        (
+            await conn.execute(select(jobs.c.id).where(jobs.c.expires_at < now).limit(10_000))
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    for table in (attempts, tasks, job_tags, job_interfaces):
+        await conn.execute(delete(table).where(table.c.job_id.in_(ids)))
+    await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,351 @@
+"""The hot-path writes: submit, claim, record an outcome, renew leases, hand tasks back.
+
+Each is a :class:`~engine.store.writer.WriteOp`; submissions and outcomes batch (``apply_many``)
+so that N jobs cost a handful of statements and one commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import IdempotencyMismatch
+from ..states import AttemptStatus, JobStatus, TaskStatus
+from .progress import finish_jobs, settle
+from .records import ClaimedTask, Outcome
+from .tables import attempts, job_interfaces, job_tags, jobs, tasks
+from .writer import WriteOp
+
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
+
+@dataclass(kw_only=True)
+class NewJob:
+    """Rows of one accepted job, ready to insert."""
+
+    job: dict[str, Any]
+    tasks: list[dict[str, Any]]
+    tags: list[str] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submitted:
+    job_id: str
+    status: str
+    existing: bool = False
+
+
+class SubmitOp(WriteOp[Submitted]):
+    def __init__(self, new: NewJob) -> None:
+        self.new = new
+
+    async def _existing(self, conn: AsyncConnection) -> Submitted | None:
+        key = self.new.job.get("idempotency_key")
+        if not key:
+            return None
+        row = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.status, jobs.c.request_hash, jobs.c.created_at).where(
+                    jobs.c.owner == self.new.job["owner"], jobs.c.idempotency_key == key
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.created_at < self.new.job["created_at"] - IDEMPOTENCY_WINDOW_SECONDS:
+            await conn.execute(update(jobs).where(jobs.c.id == row.id).values(idempotency_key=None))
+            return None
+        if row.request_hash != self.new.job.get("request_hash"):
+            raise IdempotencyMismatch(
+                f"Idempotency-Key {key!r} was used for job {row.id} with a different body"
+            )
+        return Submitted(job_id=row.id, status=row.status, existing=True)
+
+    @classmethod
+    async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
+        results: list[Submitted] = []
+        fresh: list[SubmitOp] = []
+        seen: dict[tuple[str, str], Submitted] = {}
+        for op in ops:
+            job = op.new.job
+            key = (job["owner"], job.get("idempotency_key") or "")
+            if key[1] and key in seen:
+                results.append(Submitted(job_id=seen[key].job_id, status="queued", existing=True))
+                continue
+            existing = await op._existing(conn)
+            if existing is None:
+                fresh.append(op)
+                existing = Submitted(job_id=job["id"], status=job["status"])
+            if key[1]:
+                seen[key] = existing
+            results.append(existing)
+        if fresh:
+            await _insert_jobs(conn, [op.new for op in fresh])
+            for op in fresh:
+                op.wakes = True
+        return results
+
+    async def apply(self, conn: AsyncConnection) -> Submitted:
+        (result,) = await self.apply_many(conn, [self])
+        return result
+
+
+async def _insert_jobs(conn: AsyncConnection, new: list[NewJob]) -> None:
+    await conn.execute(insert(jobs), [n.job for n in new])
+    await conn.execute(insert(tasks), [t for n in new for t in n.tasks])
+    tag_rows = [{"job_id": n.job["id"], "tag": tag} for n in new for tag in n.tags]
+    if tag_rows:
+        await conn.execute(insert(job_tags), tag_rows)
+    iface_rows = [{"job_id": n.job["id"], "interface": i} for n in new for i in n.interfaces]
+    if iface_rows:
+        await conn.execute(insert(job_interfaces), iface_rows)
+
+
+_CLAIM_RETURNING = (
+    tasks.c.id,
+    tasks.c.job_id,
+    tasks.c.name,
+    tasks.c.attempt,
+    tasks.c.tries,
+    tasks.c.max_attempts,
+    tasks.c.spec,
+    tasks.c.upstream,
+    tasks.c.templated,
+    tasks.c.expires_at,
+)
+
+
+class ClaimOp(WriteOp[list[ClaimedTask]]):
+    """Claim up to ``limit`` due tasks in one ``UPDATE ... RETURNING``.
+
+    The inner select takes row locks with SKIP LOCKED on PostgreSQL (nothing on SQLite, where
+    ``BEGIN IMMEDIATE`` already serialises writers); the outer ``status = 'queued'`` makes a lost
+    race claim nothing rather than claim twice.
+    """
+
+    batchable = False
+
+    def __init__(self, *, worker: str, limit: int, lease_seconds: float) -> None:
+        self.worker = worker
+        self.limit = limit
+        self.lease_seconds = lease_seconds
+
+    async def apply(self, conn: AsyncConnection) -> list[ClaimedTask]:
+        now = time.time()
+        due = (
+            select(tasks.c.id)
+            .where(tasks.c.status == TaskStatus.QUEUED.value, tasks.c.next_attempt_at <= now)
+            .order_by(tasks.c.priority.desc(), tasks.c.next_attempt_at, tasks.c.id)
+            .limit(self.limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id.in_(due.scalar_subquery()), tasks.c.status == "queued")
+            .values(
+                status=TaskStatus.RUNNING.value,
+                attempt=tasks.c.attempt + 1,
+                lease_owner=self.worker,
+                lease_expires_at=now + self.lease_seconds,
+                started_at=now,
+            )
+            .returning(*_CLAIM_RETURNING)
+        )
+        claimed = [ClaimedTask.from_row(r) for r in (await conn.execute(stmt)).all()]
+        if not claimed:
+            return []
+        await conn.execute(
+            insert(attempts),
+            [
+                {
+                    "task_id": c.id,
+                    "job_id": c.job_id,
+                    "attempt": c.attempt,
+                    "worker": self.worker,
+                    "status": AttemptStatus.RUNNING.value,
+                    "started_at": now,
+                }
+                for c in claimed
+            ],
+        )
+        await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_({c.job_id for c in claimed}),
+                jobs.c.status == JobStatus.QUEUED.value,
+            )
+            .values(status=JobStatus.RUNNING.value, started_at=now)
+        )
+        return claimed
+
+
+_record_task = (
+    update(tasks)
+    .where(
+        tasks.c.id == bindparam("b_id"),
+        tasks.c.attempt == bindparam("b_attempt"),
+        tasks.c.status == TaskStatus.RUNNING.value,
+    )
+    .values(
+        status=bindparam("b_status"),
+        tries=tasks.c.tries + bindparam("b_inc"),
+        response_status=bindparam("b_rstatus"),
+        response_headers=bindparam("b_rheaders"),
+        response_body=bindparam("b_rbody"),
+        response_truncated=bindparam("b_rtrunc"),
+        error=bindparam("b_error"),
+        duration_ms=bindparam("b_duration"),
+        finished_at=bindparam("b_finished"),
+        next_attempt_at=bindparam("b_next"),
+        skip_reason=bindparam("b_skip"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+_record_attempt = (
+    update(attempts)
+    .where(attempts.c.task_id == bindparam("b_id"), attempts.c.attempt == bindparam("b_attempt"))
+    .values(
+        status=bindparam("b_astatus"),
+        finished_at=bindparam("b_afinished"),
+        duration_ms=bindparam("b_duration"),
+        response_status=bindparam("b_rstatus"),
+        error=bindparam("b_error"),
+    )
+)
+
+
+def _outcome_params(o: Outcome) -> dict[str, Any]:
+    final = o.status is not TaskStatus.QUEUED
+    return {
+        "b_id": o.task_id,
+        "b_attempt": o.attempt,
+        "b_status": o.status.value,
+        "b_inc": 1 if o.counts else 0,
+        "b_rstatus": o.response_status,
+        "b_rheaders": o.response_headers,
+        "b_rbody": o.response_body,
+        "b_rtrunc": o.response_truncated,
+        "b_error": o.error,
+        "b_duration": o.duration_ms,
+        "b_finished": o.finished_at if final else None,
+        "b_next": o.next_attempt_at,
+        "b_skip": o.skip_reason,
+        "b_astatus": o.attempt_status.value,
+        "b_afinished": o.finished_at,
+    }
+
+
+class CompleteOp(WriteOp[bool]):
+    """Record how an attempt ended, fenced on its attempt number; returns false when stale."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    async def apply(self, conn: AsyncConnection) -> bool:
+        (result,) = await self.apply_many(conn, [self])
+        return result
+
+    @classmethod
+    async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
+        outcomes: list[Outcome] = [op.outcome for op in ops]
+        rows = (
+            await conn.execute(
+                select(tasks.c.id, tasks.c.attempt, tasks.c.status)
+                .where(tasks.c.id.in_([o.task_id for o in outcomes]))
+                .with_for_update()
+            )
+        ).all()
+        live = {(r.id, r.attempt) for r in rows if r.status == TaskStatus.RUNNING.value}
+        valid = [o for o in outcomes if (o.task_id, o.attempt) in live]
+        if valid:
+            params = [_outcome_params(o) for o in valid]
+            await conn.execute(_record_task, params)
+            await conn.execute(_record_attempt, params)
+            now = time.time()
+            solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
+            if solo:
+                await finish_jobs(conn, {j: _solo_job_status(o) for j, o in solo.items()}, now)
+            multi = {o.job_id for o in valid if not o.solo and o.status is not TaskStatus.QUEUED}
+            if await settle(conn, multi, now):
+                ops[0].wakes = True
+        valid_ids = {(o.task_id, o.attempt) for o in valid}
+        return [(o.task_id, o.attempt) in valid_ids for o in outcomes]
+
+
+def _solo_job_status(o: Outcome) -> JobStatus:
+    if o.status is TaskStatus.SUCCEEDED or o.status is TaskStatus.SKIPPED:
+        return JobStatus.SUCCEEDED
+    return JobStatus.FAILED
+
+
+class HeartbeatOp(WriteOp[int]):
+    """Extend the leases of the tasks this worker is running."""
+
+    batchable = False
+
+    def __init__(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> None:
+        self.worker = worker
+        self.task_ids = task_ids
+        self.lease_seconds = lease_seconds
+
+    async def apply(self, conn: AsyncConnection) -> int:
+        result = await conn.execute(
+            update(tasks)
+            .where(
+                tasks.c.id.in_(self.task_ids),
+                tasks.c.lease_owner == self.worker,
+                tasks.c.status == TaskStatus.RUNNING.value,
+            )
+            .values(lease_expires_at=time.time() + self.lease_seconds)
+        )
+        return int(result.rowcount or 0)
+
+
+class HandBackOp(WriteOp[int]):
+    """At shutdown: put unfinished tasks back to ``queued`` without spending an attempt."""
+
+    batchable = False
+
+    def __init__(self, running: list[tuple[int, int]]) -> None:
+        self.running = running
+
+    async def apply(self, conn: AsyncConnection) -> int:
+        now = time.time()
+        params = [
+            {"b_id": tid, "b_attempt": attempt, "b_now": now} for tid, attempt in self.running
+        ]
+        result = await conn.execute(
+            update(tasks)
+            .where(
+                tasks.c.id == bindparam("b_id"),
+                tasks.c.attempt == bindparam("b_attempt"),
+                tasks.c.status == TaskStatus.RUNNING.value,
+            )
+            .values(
+                status=TaskStatus.QUEUED.value,
+                next_attempt_at=bindparam("b_now"),
+                lease_owner=None,
+                lease_expires_at=None,
+            ),
+            params,
+        )
+        await conn.execute(
+            update(attempts)
+            .where(
+                attempts.c.task_id == bindparam("b_id"),
+                attempts.c.attempt == bindparam("b_attempt"),
+                attempts.c.status == AttemptStatus.RUNNING.value,
+            )
+            .values(status=AttemptStatus.INTERRUPTED.value, finished_at=bindparam("b_now")),
+            params,
+        )
+        self.wakes = True
+        return int(result.rowcount or 0)

@@ -1,0 +1,181 @@
+"""Read queries. They run on the reader engine (on SQLite: never the write lock)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import NotFound
+from .tables import attempts, interface_masters, job_tags, jobs, tasks
+
+
+def _visible(job_id: str, owner: str | None) -> Any:
+    now = time.time()
+    clause = and_(jobs.c.id == job_id, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at >= now))
+    if owner is not None:
+        clause = and_(clause, jobs.c.owner == owner)
+    return clause
+
+
+async def job_row(conn: AsyncConnection, job_id: str, owner: str | None = None) -> Row[Any]:
+    row = (await conn.execute(select(jobs).where(_visible(job_id, owner)))).first()
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    return row
+
+
+async def task_rows(
+    conn: AsyncConnection, job_id: str, *, with_results: bool = False
+) -> Sequence[Row[Any]]:
+    cols = [
+        tasks.c.id,
+        tasks.c.name,
+        tasks.c.position,
+        tasks.c.status,
+        tasks.c.attempt,
+        tasks.c.tries,
+        tasks.c.max_attempts,
+        tasks.c.spec,
+        tasks.c.upstream,
+        tasks.c.started_at,
+        tasks.c.finished_at,
+        tasks.c.skip_reason,
+        tasks.c.error,
+    ]
+    if with_results:
+        cols += [
+            tasks.c.response_status,
+            tasks.c.response_headers,
+            tasks.c.response_body,
+            tasks.c.response_truncated,
+            tasks.c.duration_ms,
+        ]
+    query = select(*cols).where(tasks.c.job_id == job_id).order_by(tasks.c.position)
+    return (await conn.execute(query)).all()
+
+
+async def attempt_rows(conn: AsyncConnection, job_id: str, task: str) -> Sequence[Row[Any]]:
+    task_id = (
+        await conn.execute(select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.name == task))
+    ).scalar_one_or_none()
+    if task_id is None:
+        raise NotFound(f"job {job_id} has no task {task!r}")
+    query = select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.attempt)
+    return (await conn.execute(query)).all()
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFilter:
+    status: str | None = None
+    tag: str | None = None
+    name: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    owner: str | None = None
+
+
+def encode_cursor(created_at: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, job_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """Raises ValueError on anything that is not a cursor we made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = orjson.loads(raw)
+    except Exception as exc:
+        raise ValueError("cursor is not valid") from exc
+    if not isinstance(created_at, int | float) or not isinstance(job_id, str):
+        raise ValueError("cursor is not valid")
+    return float(created_at), job_id
+
+
+async def list_job_rows(
+    conn: AsyncConnection, flt: JobFilter, *, limit: int, cursor: tuple[float, str] | None
+) -> list[Row[Any]]:
+    """Newest first; keyset paging on (created_at, id)."""
+    now = time.time()
+    query = select(jobs).where(or_(jobs.c.expires_at.is_(None), jobs.c.expires_at >= now))
+    if flt.status:
+        query = query.where(jobs.c.status == flt.status)
+    if flt.name:
+        query = query.where(jobs.c.name == flt.name)
+    if flt.owner is not None:
+        query = query.where(jobs.c.owner == flt.owner)
+    if flt.created_after is not None:
+        query = query.where(jobs.c.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        query = query.where(jobs.c.created_at < flt.created_before)
+    if flt.tag:
+        tagged = select(job_tags.c.job_id).where(job_tags.c.tag == flt.tag)
+        query = query.where(jobs.c.id.in_(tagged))
+    if cursor is not None:
+        created_at, job_id = cursor
+        query = query.where(
+            or_(
+                jobs.c.created_at < created_at,
+                and_(jobs.c.created_at == created_at, jobs.c.id < job_id),
+            )
+        )
+    query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
+    return list((await conn.execute(query)).all())
+
+
+async def render_inputs(
+    conn: AsyncConnection, job_id: str, upstream: Sequence[str]
+) -> tuple[Row[Any], dict[str, dict[str, Any]]]:
+    """The job's params/name and the stored outputs of ``upstream``, for rendering templates."""
+    job = (
+        await conn.execute(select(jobs.c.id, jobs.c.name, jobs.c.params).where(jobs.c.id == job_id))
+    ).first()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    outputs: dict[str, dict[str, Any]] = {}
+    if upstream:
+        rows = await conn.execute(
+            select(
+                tasks.c.name,
+                tasks.c.status,
+                tasks.c.response_body,
+                tasks.c.response_status,
+                tasks.c.response_headers,
+            ).where(tasks.c.job_id == job_id, tasks.c.name.in_(list(upstream)))
+        )
+        for row in rows:
+            outputs[row.name] = {
+                "output": row.response_body,
+                "status_code": row.response_status,
+                "headers": row.response_headers or {},
+                "status": row.status,
+            }
+    return job, outputs
+
+
+async def running_states(
+    conn: AsyncConnection, task_ids: Sequence[int]
+) -> dict[int, tuple[str, int]]:
+    rows = await conn.execute(
+        select(tasks.c.id, tasks.c.status, tasks.c.attempt).where(tasks.c.id.in_(list(task_ids)))
+    )
+    return {r.id: (r.status, r.attempt) for r in rows}
+
+
+async def next_due(conn: AsyncConnection) -> float | None:
+    """When the earliest queued task becomes due (for a worker deciding how long to sleep)."""
+    query = select(tasks.c.next_attempt_at).where(tasks.c.status == "queued")
+    query = query.order_by(tasks.c.next_attempt_at).limit(1)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def master_rows(conn: AsyncConnection, names: Sequence[str] | None = None) -> list[Row[Any]]:
+    query = select(interface_masters).order_by(interface_masters.c.name)
+    if names is not None:
+        query = query.where(interface_masters.c.name.in_(list(names)))
+    return list((await conn.execute(query)).all())

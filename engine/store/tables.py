@@ -1,0 +1,150 @@
+"""The tables, in SQLAlchemy Core with portable types (one Alembic chain serves both backends).
+
+Times are UNIX epoch seconds as double precision: the same arithmetic and index order on SQLite
+and PostgreSQL, no timezone conversions on the hot path; the API renders them as ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: an auto-increment id: INTEGER PRIMARY KEY on SQLite (rowid alias), BIGINT identity elsewhere
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("owner", String(128), nullable=False, default=""),
+    Column("params", JSON, nullable=True),
+    Column("single_call", Boolean, nullable=False, default=False),
+    Column("n_tasks", Integer, nullable=False),
+    Column("scheduled_at", Float, nullable=True),
+    Column("ttl_seconds", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),
+    Column("idempotency_key", String(256), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("warnings", JSON, nullable=True),
+    Column("tags", JSON, nullable=True),
+    Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_status_created", "status", "created_at"),
+    Index("ix_jobs_expires", "expires_at"),
+    Index("ix_jobs_idempotency", "owner", "idempotency_key", unique=True),
+)
+
+job_tags = Table(
+    "job_tags",
+    metadata,
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Index("ix_job_tags_tag", "tag", "job_id"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("spec", JSON, nullable=False),
+    Column("upstream", JSON, nullable=False),
+    Column("trigger_rule", String(16), nullable=False, default="all_success"),
+    Column("templated", Boolean, nullable=False, default=False),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=1),
+    Column("rescues", Integer, nullable=False, default=0),
+    Column("ttl_seconds", Float, nullable=True),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("ready_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("skip_reason", String(16), nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("response_headers", JSON, nullable=True),
+    Column("response_body", JSON, nullable=True),
+    Column("response_truncated", Boolean, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    UniqueConstraint("job_id", "name", name="uq_tasks_job_name"),
+    Index("ix_tasks_running_lease", "status", "lease_expires_at"),
+    Index("ix_tasks_expiry", "status", "expires_at"),
+)
+
+#: the claim query's order (priority desc, due time, age) over queued tasks only
+Index(
+    "ix_tasks_claim",
+    tasks.c.priority.desc(),
+    tasks.c.next_attempt_at,
+    tasks.c.id,
+    sqlite_where=tasks.c.status == "queued",
+    postgresql_where=tasks.c.status == "queued",
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("task_id", BigInteger, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("worker", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("error", JSON, nullable=True),
+    UniqueConstraint("task_id", "attempt", name="uq_attempts_task_attempt"),
+    Index("ix_attempts_job", "job_id"),
+)
+
+interface_masters = Table(
+    "interface_masters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("input_schema", JSON, nullable=True),
+    Column("output_schema", JSON, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+#: which jobs reference which masters (by name), so deleting a master in use can be refused
+job_interfaces = Table(
+    "job_interfaces",
+    metadata,
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("interface", String(128), primary_key=True),
+    Index("ix_job_interfaces_name", "interface"),
+)

@@ -1,0 +1,131 @@
+"""Turn a validated job into the rows the store inserts (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from ulid import ULID
+
+from schemas.jobs import JobSpec, TaskSpec
+
+from .states import JobStatus, TaskStatus
+from .store.ops import NewJob
+from .templating import is_template
+from .validation import ValidatedJob
+
+
+def new_job_id() -> str:
+    return f"j_{ULID()}"
+
+
+def request_hash(document: Any) -> str:
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _retry_value(task: TaskSpec, job: JobSpec, field: str) -> Any:
+    value = getattr(task, field)
+    return getattr(job, field) if value is None else value
+
+
+def _task_spec(
+    task: TaskSpec, job: JobSpec, validated: ValidatedJob, position: int
+) -> dict[str, Any]:
+    schemas = validated.schemas.get(task.name)
+    strategy = _retry_value(task, job, "backoff_strategy")
+    return {
+        "position": position,
+        "solo": len(job.tasks) == 1,
+        "method": task.method,
+        "url": task.url,
+        "headers": task.headers,
+        "params": task.params,
+        "body": task.body,
+        "timeout_sec": task.timeout_sec,
+        "follow_redirects": task.follow_redirects,
+        "when": task.when,
+        "interface": task.interface,
+        "backoff_strategy": strategy.value if strategy is not None else None,
+        "backoff_seconds": _retry_value(task, job, "backoff_seconds"),
+        "max_backoff_seconds": _retry_value(task, job, "max_backoff_seconds"),
+        "retry_on_status": _retry_value(task, job, "retry_on_status"),
+        "input_schema": schemas.input_schema if schemas else None,
+        "output_schema": schemas.output_schema if schemas else None,
+    }
+
+
+def build_rows(
+    validated: ValidatedJob,
+    *,
+    single_call: bool,
+    owner: str = "",
+    idempotency_key: str | None = None,
+    document_hash: str | None = None,
+) -> NewJob:
+    job = validated.spec
+    now = time.time()
+    job_id = new_job_id()
+    start = max(now, job.scheduled_at.timestamp()) if job.scheduled_at else now
+    task_rows: list[dict[str, Any]] = []
+    for position, task in enumerate(job.tasks):
+        upstream = list(validated.upstream.get(task.name, ()))
+        root = not upstream
+        ttl = task.ttl_seconds
+        task_rows.append(
+            {
+                "job_id": job_id,
+                "name": task.name,
+                "position": position,
+                "status": (TaskStatus.QUEUED if root else TaskStatus.PENDING).value,
+                "priority": job.priority,
+                "spec": _task_spec(task, job, validated, position),
+                "upstream": upstream,
+                "trigger_rule": task.trigger_rule.value,
+                "templated": _has_template([task.url, task.headers, task.params, task.body]),
+                "attempt": 0,
+                "tries": 0,
+                "max_attempts": _retry_value(task, job, "max_attempts") or 1,
+                "rescues": 0,
+                "ttl_seconds": ttl,
+                "next_attempt_at": start if root else None,
+                "ready_at": start if root else None,
+                "expires_at": start + ttl if root and ttl is not None else None,
+            }
+        )
+    interfaces = sorted(
+        {t.interface for t in job.tasks if t.interface and t.interface not in job.interfaces}
+    )
+    return NewJob(
+        job={
+            "id": job_id,
+            "name": job.name,
+            "status": JobStatus.QUEUED.value,
+            "priority": job.priority,
+            "owner": owner,
+            "params": job.params,
+            "single_call": single_call,
+            "n_tasks": len(job.tasks),
+            "scheduled_at": job.scheduled_at.timestamp() if job.scheduled_at else None,
+            "ttl_seconds": job.ttl_seconds,
+            "created_at": now,
+            "idempotency_key": idempotency_key,
+            "request_hash": document_hash,
+            "warnings": [w.to_dict() for w in validated.warnings],
+            "tags": job.tags,
+        },
+        tasks=task_rows,
+        tags=sorted(set(job.tags)),
+        interfaces=interfaces,
+    )

@@ -1,0 +1,456 @@
+"""Jinja2 templates in job documents: sandboxed rendering and static analysis.
+
+Rendering (hot path, in the worker): :func:`render_value` walks a JSON value and renders every
+string leaf that holds template syntax; a leaf that is exactly one ``{{ expression }}`` yields the
+expression's native value. :func:`evaluate_condition` evaluates a task's ``when``. Both run in
+:class:`SandboxEnvironment` (see ``engine/sandbox.py`` for the limits it enforces).
+
+Analysis (creation time, no context): :func:`syntax_problems` and :func:`find_references` parse
+each distinct template once (cached) and walk its AST; plain ``{{ a.b[0] }}`` paths skip Jinja's
+parser altogether, so validating a job of 10,000 templated tasks stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.parser import Parser
+
+from .errors import JobQueueError, Problem
+from .references import PathPart, Reference
+from .sandbox import SandboxEnvironment, default_environment, render_budget
+
+__all__ = [
+    "SandboxEnvironment",
+    "TemplateError",
+    "build_context",
+    "escape_pointer",
+    "evaluate_condition",
+    "find_references",
+    "is_template",
+    "is_whole_expression",
+    "render_value",
+    "syntax_problems",
+]
+
+TASK_ATTRIBUTES = frozenset({"output", "status_code", "headers"})
+_MARKERS = ("{{", "{%", "{#")
+
+
+class TemplateError(JobQueueError):
+    """A template could not be rendered; ``pointer`` says which string of the job holds it."""
+
+    def __init__(self, message: str, *, pointer: str = "") -> None:
+        self.message = message
+        self.pointer = pointer
+        super().__init__(f"{message} at {pointer}" if pointer else message)
+
+
+def is_template(s: str) -> bool:
+    """True when ``s`` holds Jinja syntax (``{{``, ``{%`` or ``{#``) and must be rendered."""
+    return "{{" in s or "{%" in s or "{#" in s
+
+
+def is_whole_expression(s: str) -> bool:
+    """True when ``s`` is exactly one ``{{ expression }}`` (surrounding whitespace allowed)."""
+    return is_template(s) and _analyse(s, False).whole is not None
+
+
+def escape_pointer(key: str) -> str:
+    """One JSON-pointer reference token (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
+    if "~" in key or "/" in key:
+        return key.replace("~", "~0").replace("/", "~1")
+    return key
+
+
+def build_context(
+    *,
+    params: Mapping[str, Any],
+    job_id: str,
+    job_name: str | None,
+    upstream: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The render context: ``params``, ``tasks.<name>.{output,status_code,headers}``, ``job``."""
+    tasks = {
+        name: {
+            "output": done.get("output"),
+            "status_code": done.get("status_code"),
+            "headers": done.get("headers"),
+        }
+        for name, done in upstream.items()
+    }
+    return {"params": dict(params), "tasks": tasks, "job": {"id": job_id, "name": job_name}}
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def render_value(
+    value: object,
+    context: Mapping[str, Any],
+    *,
+    pointer: str = "",
+    env: SandboxEnvironment | None = None,
+) -> object:
+    """Render every templated string leaf of a JSON value; dict keys are left alone."""
+    env = env or default_environment()
+    with render_budget(env):
+        return _render(env, value, context, pointer)
+
+
+def _render(env: SandboxEnvironment, value: object, context: Mapping[str, Any], ptr: str) -> object:
+    if isinstance(value, str):
+        return _render_string(env, value, context, ptr) if is_template(value) else value
+    if isinstance(value, dict):
+        return {k: _render(env, v, context, f"{ptr}/{escape_pointer(k)}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(env, v, context, f"{ptr}/{i}") for i, v in enumerate(value)]
+    return value
+
+
+def _render_string(
+    env: SandboxEnvironment, source: str, context: Mapping[str, Any], pointer: str
+) -> object:
+    try:
+        return env.render(source, context)
+    except Exception as exc:
+        raise TemplateError(_describe(exc, source, context, False), pointer=pointer) from exc
+
+
+def evaluate_condition(
+    expr: str,
+    context: Mapping[str, Any],
+    *,
+    pointer: str = "",
+    env: SandboxEnvironment | None = None,
+) -> bool:
+    """The truth of a ``when`` expression (written without braces)."""
+    env = env or default_environment()
+    with render_budget(env):
+        try:
+            return bool(env.evaluate(expr, context))
+        except Exception as exc:
+            raise TemplateError(_describe(exc, expr, context, True), pointer=pointer) from exc
+
+
+def _describe(exc: Exception, source: str, context: Mapping[str, Any], condition: bool) -> str:
+    if isinstance(exc, SecurityError):
+        return f"refused by the template sandbox: {exc}"
+    if isinstance(exc, UndefinedError):
+        tree = _analyse(source, condition).tree
+        return (tree is not None and _explain_undefined(tree, context)) or str(exc)
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message} (line {exc.lineno} of the template)"
+    return f"template failed: {type(exc).__name__}: {exc}"
+
+
+def _explain_undefined(tree: nodes.Node, context: Mapping[str, Any]) -> str | None:
+    """``tasks.search.output.results is undefined (tasks.search.output has keys: count)``."""
+    for chain in _chains(tree):
+        root = chain.root
+        if not isinstance(root, nodes.Name) or root.name not in context:
+            continue
+        value, path = context[root.name], root.name
+        for part in chain.parts:
+            if part is None:
+                break
+            found, child = _lookup(value, part)
+            if not found:
+                return f"{path}{_fmt(part)} is undefined ({_shape(path, value)})"
+            value, path = child, f"{path}{_fmt(part)}"
+    return None
+
+
+def _lookup(value: Any, part: PathPart) -> tuple[bool, Any]:
+    if isinstance(value, Mapping):
+        if part in value:
+            return True, value[part]
+    elif isinstance(value, list | tuple) and isinstance(part, int):
+        if -len(value) <= part < len(value):
+            return True, value[part]
+    if isinstance(part, str) and not part.startswith("_") and hasattr(value, part):
+        return True, getattr(value, part)
+    return False, None
+
+
+def _fmt(part: PathPart) -> str:
+    if isinstance(part, str) and _IDENT.fullmatch(part):
+        return f".{part}"
+    return f"[{part!r}]"
+
+
+def _shape(path: str, value: Any) -> str:
+    if isinstance(value, Mapping):
+        keys = ", ".join(map(str, list(value)[:10])) + (", ..." if len(value) > 10 else "")
+        return f"{path} has keys: {keys}" if keys else f"{path} is an empty object"
+    if isinstance(value, list | tuple):
+        return f"{path} is a list of {len(value)} items"
+    if value is None:
+        return f"{path} is null"
+    return f"{path} is a {type(value).__name__}"
+
+
+# --- analysis: parse once, walk the AST -------------------------------------------------------
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PART = r"""\.[A-Za-z_][A-Za-z0-9_]*|\[\s*(?:0|[1-9][0-9]*|'[^'\\\n{}]*'|"[^"\\\n{}]*")\s*\]"""
+#: ``{{ name.attr[0]['key'] }}``; splitting a string on it leaves text, path, text, path, ...
+_SIMPLE = re.compile(rf"\{{\{{-?\s*([A-Za-z_][A-Za-z0-9_]*(?:{_PART})*)\s*-?\}}\}}")
+_PART_RE = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:([0-9]+)|'([^']*)'|"([^"]*)")\s*\]""")
+_NOT_NAMES = frozenset({"true", "false", "none", "True", "False", "None", "not"})
+_LOADER_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    tree: nodes.Node | None
+    whole: nodes.Expr | None = None
+    error: str | None = None
+    lineno: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    node: nodes.Expr
+    root: nodes.Node
+    #: constant parts; ``None`` where a subscript is not a constant
+    parts: tuple[PathPart | None, ...]
+    callee: bool
+
+
+@lru_cache(maxsize=1 << 16)
+def _analyse(source: str, condition: bool) -> _Parsed:
+    if not condition:
+        fast = _fast_parse(source)
+        if fast is not None:
+            return _Parsed(tree=fast[0], whole=fast[1])
+    env = default_environment()
+    try:
+        tree: nodes.Node = _parse_expression(env, source) if condition else env.parse(source)
+    except TemplateSyntaxError as exc:
+        return _Parsed(tree=None, error=exc.message or str(exc), lineno=exc.lineno)
+    error, lineno = _unsupported(env, tree)
+    whole = None if condition else _whole_expression(tree)
+    return _Parsed(tree=tree, whole=whole, error=error, lineno=lineno)
+
+
+def _fast_parse(source: str) -> tuple[nodes.Template, nodes.Expr | None] | None:
+    """The AST of text with plain ``{{ a.b[0] }}`` paths, without Jinja's lexer; else ``None``.
+
+    Returns the template and its whole expression (when it is one ``{{ }}`` and whitespace).
+    """
+    pieces = _SIMPLE.split(source)
+    if len(pieces) == 1:
+        return None
+    texts, paths = pieces[0::2], pieces[1::2]
+    for k, text in enumerate(texts):
+        if "{{" in text or "{%" in text or "{#" in text or (k < len(paths) and text[-1:] == "{"):
+            return None
+    exprs = [_path_node(path) for path in paths]
+    if any(expr is None for expr in exprs):
+        return None
+    output: list[nodes.Node] = []
+    for text, expr in zip(texts, [*exprs, None], strict=True):
+        if text:
+            output.append(nodes.TemplateData(text, lineno=1))
+        if expr is not None:
+            output.append(expr)
+    whole = exprs[0] if len(exprs) == 1 and not "".join(texts).strip() else None
+    return nodes.Template([nodes.Output(output, lineno=1)], lineno=1), whole
+
+
+def _path_node(path: str) -> nodes.Expr | None:
+    root = _IDENT.match(path)
+    if root is None or root.group() in _NOT_NAMES:
+        return None
+    node: nodes.Expr = nodes.Name(root.group(), "load", lineno=1)
+    for attr, number, single, double in _PART_RE.findall(path, root.end()):
+        if attr:
+            node = nodes.Getattr(node, attr, "load", lineno=1)
+        else:
+            key: PathPart = int(number) if number else single or double
+            node = nodes.Getitem(node, nodes.Const(key, lineno=1), "load", lineno=1)
+    return node
+
+
+def _parse_expression(env: SandboxEnvironment, source: str) -> nodes.Expr:
+    parser = Parser(env, source, state="variable")
+    expr = parser.parse_expression()
+    if not parser.stream.eos:
+        token = parser.stream.current
+        raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", token.lineno)
+    return expr
+
+
+def _unsupported(env: SandboxEnvironment, tree: nodes.Node) -> tuple[str | None, int]:
+    """What Jinja's parser accepts but rendering would refuse: unknown filters/tests, loaders."""
+    for node in tree.find_all((nodes.Filter, nodes.Test, *_LOADER_NODES)):
+        if isinstance(node, nodes.Filter) and node.name not in env.filters:
+            return f"no filter named {node.name!r}", node.lineno
+        if isinstance(node, nodes.Test) and node.name not in env.tests:
+            return f"no test named {node.name!r}", node.lineno
+        if isinstance(node, _LOADER_NODES):
+            return "extends, include and import are not available in job templates", node.lineno
+    return None, 1
+
+
+def _whole_expression(tree: nodes.Node) -> nodes.Expr | None:
+    body = getattr(tree, "body", [])
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    exprs = [
+        n for n in body[0].nodes if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
+    ]
+    if len(exprs) == 1 and not isinstance(exprs[0], nodes.TemplateData):
+        return exprs[0]
+    return None
+
+
+def _leaves(
+    value: object, pointer: str, path: tuple[PathPart, ...]
+) -> Iterator[tuple[str, str, tuple[PathPart, ...]]]:
+    """Every templated string leaf: (source, JSON pointer, path from the start)."""
+    if isinstance(value, str):
+        if is_template(value):
+            yield value, pointer, path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{pointer}/{escape_pointer(key)}", (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{pointer}/{index}", (*path, index))
+
+
+def _sources(
+    value: object, pointer: str, condition: bool
+) -> Iterator[tuple[str, str, tuple[PathPart, ...]]]:
+    if condition:
+        if isinstance(value, str):
+            yield value, pointer, ()
+        return
+    yield from _leaves(value, pointer, ())
+
+
+def syntax_problems(
+    value: object, *, pointer: str, task: str | None, condition: bool = False
+) -> list[Problem]:
+    """A ``template_syntax`` problem for every string leaf (or ``when`` expression) that does not
+    compile; ``condition=True`` reads ``value`` as one expression written without braces."""
+    problems = []
+    for source, where, _ in _sources(value, pointer, condition):
+        parsed = _analyse(source, condition)
+        if parsed.error is not None:
+            problems.append(
+                Problem(
+                    code="template_syntax",
+                    task=task,
+                    location=where,
+                    message=f"template syntax error: {parsed.error}"
+                    f" (line {parsed.lineno} of the {'expression' if condition else 'template'})",
+                    actual=source if len(source) <= 200 else source[:200] + "...",
+                )
+            )
+    return problems
+
+
+def find_references(
+    value: object, *, pointer: str, body_root: str | None = None, condition: bool = False
+) -> list[Reference]:
+    """Every ``tasks.<name>...`` reference in the templates of a JSON value (or, with
+    ``condition=True``, in one ``when`` expression). ``body_root`` is the pointer of the task's
+    body when ``value`` is (inside) the body, so each reference knows its place there."""
+    base = _body_base(pointer, body_root)
+    found: list[Reference] = []
+    for source, where, rel in _sources(value, pointer, condition):
+        parsed = _analyse(source, condition)
+        if parsed.tree is None:
+            continue
+        body_path = None if base is None else base + rel
+        for chain in _chains(parsed.tree):
+            ref = _reference(chain, parsed.whole, where, body_path)
+            if ref is not None:
+                found.append(ref)
+    return found
+
+
+def _body_base(pointer: str, body_root: str | None) -> tuple[PathPart, ...] | None:
+    if body_root is None or not (pointer == body_root or pointer.startswith(body_root + "/")):
+        return None
+    tokens = pointer[len(body_root) + 1 :].split("/") if pointer != body_root else []
+    unescaped = (t.replace("~1", "/").replace("~0", "~") for t in tokens)
+    return tuple(int(t) if t.isdigit() else t for t in unescaped)
+
+
+def _chains(tree: nodes.Node) -> Iterator[_Chain]:
+    """Every maximal ``name.attr[key]...`` chain of an AST, in document order."""
+    stack: list[tuple[nodes.Node, bool]] = [(tree, False)]
+    while stack:
+        node, callee = stack.pop()
+        children: list[tuple[nodes.Node, bool]]
+        if isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Name):
+            root, parts, dynamic = _unwind(node)
+            yield _Chain(node=node, root=root, parts=parts, callee=callee)
+            children = [(n, False) for n in dynamic]
+            if not isinstance(root, nodes.Name):
+                children.insert(0, (root, False))
+        elif isinstance(node, nodes.Call):
+            rest = [(n, False) for n in node.iter_child_nodes() if n is not node.node]
+            children = [(node.node, True), *rest]
+        else:
+            children = [(n, False) for n in node.iter_child_nodes()]
+        stack.extend(reversed(children))
+
+
+def _unwind(node: nodes.Node) -> tuple[nodes.Node, tuple[PathPart | None, ...], list[nodes.Node]]:
+    parts: list[PathPart | None] = []
+    dynamic: list[nodes.Node] = []
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and type(node.arg.value) in (str, int):
+            parts.append(node.arg.value)
+        else:
+            parts.append(None)
+            dynamic.append(node.arg)
+        node = node.node
+    parts.reverse()
+    dynamic.reverse()
+    return node, tuple(parts), dynamic
+
+
+def _reference(
+    chain: _Chain, whole: nodes.Expr | None, pointer: str, body_path: tuple[PathPart, ...] | None
+) -> Reference | None:
+    if not (isinstance(chain.root, nodes.Name) and chain.root.name == "tasks"):
+        return None
+    parts = list(chain.parts)
+    dynamic = False
+    if chain.callee and parts:  # tasks.x.output.get('a'): the last part is a method name
+        parts.pop()
+        dynamic = True
+    if not parts or not isinstance(parts[0], str):
+        return None
+    head = parts[1] if len(parts) > 1 else None
+    attr = head if isinstance(head, str) and head in TASK_ATTRIBUTES else None
+    dynamic = dynamic or (len(parts) > 1 and head is None)
+    path: list[PathPart] = []
+    for part in parts[2:] if attr else ():
+        if part is None:
+            dynamic = True
+            break
+        path.append(part)
+    return Reference(
+        task=parts[0],
+        attr=attr,  # type: ignore[arg-type]
+        path=tuple(path),
+        pointer=pointer,
+        body_path=body_path,
+        whole=chain.node is whole and not chain.callee and not dynamic,
+        dynamic=dynamic,
+    )

@@ -1,0 +1,198 @@
+"""Creation-time validation (SPEC section 3): one report with every problem of a job.
+
+:func:`validate_job` checks the graph (``engine.graph``), template syntax (``engine.templating``),
+InterfaceMaster names, that schemas are valid draft-07, and — when ``validate_interfaces`` is true
+and the graph is sound — the compatibility of every task with its upstream outputs
+(``engine.contracts``). It raises :class:`JobInvalid` with all errors, or returns the
+:class:`ValidatedJob` the store keeps (upstream lists, the schema snapshot, the order, warnings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from schemas.jobs import JobSpec, TaskSpec
+
+from . import contracts
+from .errors import JobInvalid, Problem
+from .graph import GraphResult, build_graph, known_names, topological_order
+from .templating import escape_pointer, is_template, syntax_problems
+
+Schema = dict[str, Any] | bool | None
+_SINGLE_CALL_PREFIX = "/tasks/0"
+
+
+@dataclass(frozen=True)
+class InterfaceSchemas:
+    """The schemas an InterfaceMaster provides (``None``: no schema, anything goes)."""
+
+    input_schema: Schema = None
+    output_schema: Schema = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidatedJob:
+    spec: JobSpec
+    #: every task's direct upstream tasks, explicit ``depends_on`` and implied by templates
+    upstream: dict[str, tuple[str, ...]]
+    #: the schemas each task is checked against (inline ones override the master's): the
+    #: snapshot the job keeps, whatever later happens to the stored masters
+    schemas: dict[str, InterfaceSchemas]
+    #: a topological order of the task names
+    order: tuple[str, ...]
+    warnings: list[Problem]
+
+
+def validate_job(
+    spec: JobSpec, masters: Mapping[str, InterfaceSchemas], *, single_call: bool = False
+) -> ValidatedJob:
+    """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
+
+    ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
+    them. With ``single_call`` the locations point into the single-call document (``/body/ids``
+    instead of ``/tasks/0/body/ids``).
+    """
+    graph = build_graph(spec)
+    syntax = _syntax_problems(spec)
+    resolved = _Resolver(spec, masters)
+    errors = [*graph.problems, *syntax, *resolved.problems]
+    warnings: list[Problem] = []
+    if spec.validate_interfaces and not graph.problems:
+        broken = {p.task for p in syntax}
+        more, warnings = _check_interfaces(spec, graph, resolved, broken)
+        errors += more
+    if single_call:
+        errors, warnings = _into_single_call(errors), _into_single_call(warnings)
+    if errors:
+        raise JobInvalid(errors=errors, warnings=warnings)
+    return ValidatedJob(
+        spec=spec,
+        upstream=graph.upstream,
+        schemas=resolved.schemas,
+        order=tuple(topological_order(graph.graph)),
+        warnings=warnings,
+    )
+
+
+def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
+    """Template syntax problems of one task's url, headers, params, body and ``when``."""
+    base = f"/tasks/{index}"
+    found = syntax_problems(task.url, pointer=f"{base}/url", task=task.name)
+    for field in ("headers", "params", "body"):
+        value = getattr(task, field)
+        if value:
+            found += syntax_problems(value, pointer=f"{base}/{field}", task=task.name)
+    if task.when:
+        found += syntax_problems(task.when, pointer=f"{base}/when", task=task.name, condition=True)
+    return found
+
+
+def _syntax_problems(spec: JobSpec) -> list[Problem]:
+    return [p for i, task in enumerate(spec.tasks) for p in task_syntax_problems(task, i)]
+
+
+class _Resolver:
+    """Each task's schemas (inline > job ``interfaces`` > stored masters) and their problems."""
+
+    def __init__(self, spec: JobSpec, masters: Mapping[str, InterfaceSchemas]) -> None:
+        self.problems: list[Problem] = []
+        self.schemas: dict[str, InterfaceSchemas] = {}
+        #: (task, "input" | "output") whose schema is not valid draft-07
+        self.invalid: set[tuple[str, str]] = set()
+        self._checked: dict[bytes, list[Problem]] = {}
+        known = dict(masters)
+        for name, iface in spec.interfaces.items():
+            where = f"/interfaces/{escape_pointer(name)}"
+            known[name] = InterfaceSchemas(
+                input_schema=self._valid(iface.input_schema, f"{where}/input_schema", None),
+                output_schema=self._valid(iface.output_schema, f"{where}/output_schema", None),
+            )
+        names = sorted(known)
+        for i, task in enumerate(spec.tasks):
+            iface = known.get(task.interface) if task.interface is not None else None
+            if task.interface is not None and iface is None:
+                self.problems.append(_unknown_interface(task, i, names))
+            self.schemas.setdefault(task.name, self._task_schemas(task, i, iface))
+
+    def _task_schemas(
+        self, task: TaskSpec, index: int, iface: InterfaceSchemas | None
+    ) -> InterfaceSchemas:
+        schemas = []
+        for kind in ("input", "output"):
+            inline = getattr(task, f"{kind}_schema")
+            if inline is not None:
+                where = f"/tasks/{index}/{kind}_schema"
+                if self._valid(inline, where, task.name) is None:
+                    self.invalid.add((task.name, kind))
+                schemas.append(inline)
+            else:
+                schemas.append(getattr(iface, f"{kind}_schema") if iface else None)
+        return InterfaceSchemas(input_schema=schemas[0], output_schema=schemas[1])
+
+    def _valid(self, schema: Schema, location: str, task: str | None) -> Schema:
+        """``schema`` when it is valid draft-07 (recording its problems otherwise, as ``None``)."""
+        if schema is None:
+            return None
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        found = self._checked.get(key)
+        if found is None:
+            found = self._checked[key] = contracts.schema_problems(schema, location="", task=None)
+        self.problems += [replace(p, location=location + p.location, task=task) for p in found]
+        return None if found else schema
+
+    def usable(self, task: str, kind: str) -> Schema:
+        if (task, kind) in self.invalid:
+            return None
+        schemas = self.schemas[task]
+        return schemas.input_schema if kind == "input" else schemas.output_schema
+
+
+def _unknown_interface(task: TaskSpec, index: int, names: list[str]) -> Problem:
+    return Problem(
+        code="unknown_interface",
+        task=task.name,
+        location=f"/tasks/{index}/interface",
+        message=f"task {task.name!r} names the interface {task.interface!r}, which is neither"
+        " stored nor defined under the job's interfaces",
+        expected=known_names(task.interface or "", names),
+        actual=task.interface,
+    )
+
+
+def _check_interfaces(
+    spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
+) -> tuple[list[Problem], list[Problem]]:
+    """``contracts.check_task`` for every task whose templates parse."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, task in enumerate(spec.tasks):
+        if task.name in broken:
+            continue
+        ups = graph.upstream.get(task.name, ())
+        found_errors, found_warnings = contracts.check_task(
+            task=task.name,
+            task_index=i,
+            input_schema=resolved.usable(task.name, "input"),
+            body=task.body,
+            refs=graph.references[i],
+            upstream_outputs={up: resolved.usable(up, "output") for up in ups},
+            is_template=is_template,
+        )
+        errors += found_errors
+        warnings += found_warnings
+    return errors, warnings
+
+
+def _into_single_call(problems: list[Problem]) -> list[Problem]:
+    """Locations into the single-call document: ``/tasks/0/body/ids`` -> ``/body/ids``."""
+    out = []
+    for p in problems:
+        loc = p.location
+        if loc == _SINGLE_CALL_PREFIX or loc.startswith(_SINGLE_CALL_PREFIX + "/"):
+            p = replace(p, location=loc[len(_SINGLE_CALL_PREFIX) :])
+        out.append(p)
+    return out

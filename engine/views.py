@@ -1,0 +1,165 @@
+"""Rows -> the documents the API returns (SPEC section 5). Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+#: header names whose values are never returned (SPEC section 7)
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+MASK = "***"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def mask_headers(headers: Any, secret: frozenset[str] = SECRET_HEADERS) -> Any:
+    if not isinstance(headers, dict):
+        return headers
+    return {k: (MASK if str(k).lower() in secret else v) for k, v in headers.items()}
+
+
+def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": row.name,
+        "status": row.status,
+        "attempt": row.attempt,
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+    }
+    if full:
+        spec = row.spec
+        data |= {
+            "max_attempts": row.max_attempts,
+            "method": spec.get("method"),
+            "url": spec.get("url"),
+            "timeout_sec": spec.get("timeout_sec"),
+            "depends_on": list(row.upstream or ()),
+        }
+        if row.skip_reason:
+            data["skip_reason"] = row.skip_reason
+    return data
+
+
+def job_detail(
+    job: Row[Any], task_rows: Sequence[Row[Any]], default_timeout: float
+) -> dict[str, Any]:
+    single = len(task_rows) == 1
+    only = task_rows[0] if single else None
+    spec = only.spec if only is not None else {}
+    return {
+        "job_id": job.id,
+        "name": job.name,
+        "status": job.status,
+        "attempt": only.attempt if only is not None else None,
+        "max_attempts": only.max_attempts if only is not None else None,
+        "priority": job.priority,
+        "scheduled_at": iso(job.scheduled_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "method": spec.get("method") if single else None,
+        "url": spec.get("url") if single else None,
+        "timeout_sec": (spec.get("timeout_sec") or default_timeout) if single else None,
+        "tags": list(job.tags or []),
+        "ttl_seconds": job.ttl_seconds,
+        "warnings": job.warnings or [],
+        "tasks": [task_summary(t, full=True) for t in task_rows],
+    }
+
+
+def job_list_item(job: Row[Any]) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "name": job.name,
+        "status": job.status,
+        "priority": job.priority,
+        "tags": list(job.tags or []),
+        "n_tasks": job.n_tasks,
+        "scheduled_at": iso(job.scheduled_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+def _attempt_count(row: Row[Any]) -> int:
+    return int(row.attempt)
+
+
+def task_result(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "status": row.status,
+        "response_status": row.response_status,
+        "response_headers": mask_headers(row.response_headers),
+        "response_body": row.response_body,
+        "response_truncated": bool(row.response_truncated)
+        if row.response_truncated is not None
+        else None,
+        "error": row.error,
+        "duration_ms": row.duration_ms,
+        "attempts": _attempt_count(row),
+    }
+
+
+def _sinks(task_rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+    feeding = {u for t in task_rows for u in (t.upstream or ())}
+    return [t for t in task_rows if t.name not in feeding]
+
+
+def job_result(job: Row[Any], task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
+    per_task = {t.name: task_result(t) for t in task_rows}
+    sinks = _sinks(task_rows)
+    top: dict[str, Any] = {
+        "response_status": None,
+        "response_headers": None,
+        "response_body": None,
+        "response_truncated": None,
+        "error": None,
+        "duration_ms": None,
+    }
+    if len(sinks) == 1:
+        chosen = per_task[sinks[0].name]
+        top = {k: chosen[k] for k in top}
+    return {"job_id": job.id, "status": job.status, **top, "tasks": per_task}
+
+
+def attempt_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "attempt": row.attempt,
+        "status": row.status,
+        "worker": row.worker,
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "duration_ms": row.duration_ms,
+        "response_status": row.response_status,
+        "error": row.error,
+    }
+
+
+def graph_view(task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
+    return {
+        "nodes": [{"name": t.name, "status": t.status} for t in task_rows],
+        "edges": [{"from": u, "to": t.name} for t in task_rows for u in (t.upstream or ())],
+    }
+
+
+def master_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "input_schema": row.input_schema,
+        "output_schema": row.output_schema,
+        "version": row.version,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }

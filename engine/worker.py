@@ -1,0 +1,209 @@
+"""The worker: claims ready tasks, runs their calls concurrently, records how they ended.
+
+One class with named asyncio tasks: the claim loop (the main body), the heartbeat that renews
+leases, the watcher that interrupts calls canceled from another process, and the reaper. If a
+helper task dies the worker stops rather than limp on. ``run(burst=True)`` returns once nothing is
+queued or running, so tests never sleep-poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from ulid import ULID
+
+from .attempt import AttemptSettings, run_attempt
+from .config import EngineConfig
+from .http import Executor
+from .states import TaskStatus
+from .store import Store
+from .store.maintenance import ReapOp
+from .store.ops import ClaimOp, CompleteOp, HandBackOp, HeartbeatOp
+from .store.reads import next_due, render_inputs, running_states
+from .store.records import ClaimedTask
+
+log = logging.getLogger("jobqueue.worker")
+
+
+class Worker:
+    def __init__(self, *, store: Store, config: EngineConfig, executor: Executor) -> None:
+        self.store = store
+        self.config = config
+        self.executor = executor
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{str(ULID())[-6:]}"
+        self.settings = AttemptSettings(
+            default_timeout=config.default_timeout,
+            secret_headers=frozenset({"set-cookie"}) | config.secret_header_names,
+        )
+        self._stop = asyncio.Event()
+        self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        self._slots = asyncio.Semaphore(max(1, config.concurrency))
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- control -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop claiming; :meth:`run` then drains the running calls (SIGTERM handler)."""
+        self._stop.set()
+        self.store.wakeup.notify()
+
+    def interrupt(self, pairs: list[tuple[int, int]]) -> None:
+        """Cancel the running calls of these (task id, attempt) pairs, if they run here."""
+        for task_id, attempt in pairs:
+            entry = self._running.get(task_id)
+            if entry is not None and entry[0] == attempt:
+                entry[1].cancel()
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    # --- main loop -----------------------------------------------------------------------
+    async def run(self, *, burst: bool = False) -> None:
+        helpers = [
+            asyncio.create_task(self._heartbeat(), name="jobqueue-heartbeat"),
+            asyncio.create_task(self._cancel_watch(), name="jobqueue-cancel-watch"),
+        ]
+        if not burst:
+            helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+        monitor = asyncio.create_task(self._monitor(helpers), name="jobqueue-monitor")
+        try:
+            await self._claim_loop(burst)
+        finally:
+            monitor.cancel()
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(monitor, *helpers, return_exceptions=True)
+            await self._drain()
+
+    async def _monitor(self, helpers: list[asyncio.Task[None]]) -> None:
+        done, _ = await asyncio.wait(helpers, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker helper %s died: %r; stopping", task.get_name(), task.exception())
+        self.stop()
+
+    async def _claim_loop(self, burst: bool) -> None:
+        while not self._stop.is_set():
+            free = self.config.concurrency - len(self._running)
+            claimed: list[ClaimedTask] = []
+            if free > 0:
+                claimed = await self.store.write(
+                    ClaimOp(worker=self.name, limit=free, lease_seconds=self.config.lease_seconds)
+                )
+                for task in claimed:
+                    self._start(task)
+            if claimed and len(claimed) == free:
+                await self._wait_for_slot()
+                continue
+            if burst and not self._running and not claimed and await self._nothing_queued():
+                return
+            await self.store.wakeup.wait(await self._sleep_time())
+
+    async def _wait_for_slot(self) -> None:
+        if len(self._running) >= self.config.concurrency:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _sleep_time(self) -> float:
+        if len(self._running) >= self.config.concurrency:
+            return self.config.poll_interval
+        async with self.store.read() as conn:
+            due = await next_due(conn)
+        if due is None:
+            return self.config.poll_interval
+        return min(self.config.poll_interval, max(due - time.time(), 0.0))
+
+    async def _nothing_queued(self) -> bool:
+        async with self.store.read() as conn:
+            return await next_due(conn) is None
+
+    # --- one task ------------------------------------------------------------------------
+    def _start(self, task: ClaimedTask) -> None:
+        runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
+        self._running[task.id] = (task.attempt, runner)
+
+    async def _execute(self, task: ClaimedTask) -> None:
+        try:
+            outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
+            await self.store.write(CompleteOp(outcome))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s of job %s crashed its attempt", task.name, task.job_id)
+        finally:
+            self._running.pop(task.id, None)
+            self._idle.set()
+            self.store.wakeup.notify()
+
+    async def _load_context(self, task: ClaimedTask) -> dict[str, Any]:
+        async with self.store.read() as conn:
+            job, upstream = await render_inputs(conn, task.job_id, task.upstream)
+        return {
+            "params": job.params or {},
+            "job_id": job.id,
+            "job_name": job.name,
+            "upstream": upstream,
+        }
+
+    # --- helpers -------------------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        interval = max(self.config.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            if self._running:
+                await self.store.write(
+                    HeartbeatOp(
+                        worker=self.name,
+                        task_ids=list(self._running),
+                        lease_seconds=self.config.lease_seconds,
+                    )
+                )
+
+    async def _cancel_watch(self) -> None:
+        """Interrupt calls whose task was ended elsewhere (canceled, expired, lease lost)."""
+        while True:
+            await asyncio.sleep(self.config.cancel_check_interval)
+            if not self._running:
+                continue
+            snapshot = {tid: attempt for tid, (attempt, _) in self._running.items()}
+            async with self.store.read() as conn:
+                states = await running_states(conn, list(snapshot))
+            stale = [
+                (tid, attempt)
+                for tid, attempt in snapshot.items()
+                if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
+            ]
+            self.interrupt(stale)
+
+    async def _reaper(self) -> None:
+        while True:
+            await self.reap()
+            await asyncio.sleep(self.config.reaper_interval)
+
+    async def reap(self, *, now: float | None = None) -> None:
+        """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
+        reaped = await self.store.write(ReapOp(max_rescues=self.config.max_rescues, now=now))
+        self.interrupt(list(reaped.interrupted))
+
+    async def _drain(self) -> None:
+        """Let running calls finish for the grace period, then hand the rest back."""
+        if not self._running:
+            return
+        runners = [runner for _, runner in self._running.values()]
+        _, pending = await asyncio.wait(runners, timeout=self.config.shutdown_grace)
+        if not pending:
+            return
+        left = [(tid, attempt) for tid, (attempt, runner) in self._running.items()]
+        for runner in pending:
+            runner.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.store.write(HandBackOp(left))
+        log.info("handed %d unfinished tasks back to the queue", len(left))
