@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import subprocess
 import sys
 import time
@@ -154,25 +155,35 @@ def target_process() -> Iterator[str]:
             raise RuntimeError(f"target server did not start: {line!r}")
         yield line.removeprefix("READY ")
     finally:
-        assert process.stdin is not None
+        assert process.stdin is not None and process.stdout is not None
         process.stdin.close()  # the server stops when its stdin closes
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        process.stdout.close()
 
 
-async def compare(url: str, concurrencies: list[int], requests: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {}
-    for variant in VARIANTS:
-        results[variant] = [await measure(variant, url, c, requests) for c in concurrencies]
-        figures = "  ".join(
-            f"c={c}: {rps:8,.0f} req/s"
-            for c, rps in zip(concurrencies, results[variant], strict=True)
-        )
-        print(f"  measured {variant:<24} {figures}", file=sys.stderr, flush=True)
-    return results
+async def compare(
+    url: str, concurrencies: list[int], requests: int, rounds: int
+) -> dict[str, list[float]]:
+    """Median req/s per variant and concurrency over ``rounds`` interleaved rounds."""
+    samples: dict[tuple[str, int], list[float]] = {}
+    for round_no in range(1, rounds + 1):
+        for variant in VARIANTS:
+            for concurrency in concurrencies:
+                rps = await measure(variant, url, concurrency, requests)
+                samples.setdefault((variant, concurrency), []).append(rps)
+                print(
+                    f"  round {round_no}: {variant:<24} c={concurrency:<3} {rps:8,.0f} req/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {
+        variant: [statistics.median(samples[variant, c]) for c in concurrencies]
+        for variant in VARIANTS
+    }
 
 
 def report(results: dict[str, list[float]], concurrencies: list[int]) -> str:
@@ -199,16 +210,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is shown")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     with target_process() as base_url:
         url = base_url + "/json"
         print(
-            f"GET {url}: {args.requests} requests per cell, loop={args.loop}, target in its own "
-            "process; ratio = req/s / executor aiohttp's",
+            f"GET {url}: {args.requests} requests per cell, median of {args.rounds} rounds, "
+            f"loop={args.loop}, target in its own process; ratio = req/s / executor aiohttp's",
             flush=True,
         )
-        results = _run(compare(url, args.concurrency, args.requests), args.loop)
+        results = _run(compare(url, args.concurrency, args.requests, args.rounds), args.loop)
     print(report(results, args.concurrency))
 
 

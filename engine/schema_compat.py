@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from engine.schema_keywords import check_arrays, check_numbers, check_objects, check_strings
 from engine.schema_shapes import (
+    MAX_DEPTH,
     Alt,
     Ctx,
     Mismatch,
@@ -54,7 +55,6 @@ from engine.schema_tools import (
 )
 
 __all__ = ["Mismatch", "Verdict", "compare", "consumer_kinds"]
-MAX_DEPTH = 48
 
 Status = Literal["compatible", "incompatible", "undecidable"]
 

@@ -59,7 +59,7 @@ def is_template(s: str) -> bool:
 
 def is_whole_expression(s: str) -> bool:
     """True when ``s`` is exactly one ``{{ expression }}`` (surrounding whitespace allowed)."""
-    return is_template(s) and _analyse(s, False).whole is not None
+    return is_template(s) and _analyse(s, False).whole
 
 
 def escape_pointer(key: str) -> str:
@@ -143,20 +143,18 @@ def _describe(exc: Exception, source: str, context: Mapping[str, Any], condition
     if isinstance(exc, SecurityError):
         return f"refused by the template sandbox: {exc}"
     if isinstance(exc, UndefinedError):
-        tree = _analyse(source, condition).tree
-        return (tree is not None and _explain_undefined(tree, context)) or str(exc)
+        return _explain_undefined(source, condition, context) or str(exc)
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message} (line {exc.lineno} of the template)"
     return f"template failed: {type(exc).__name__}: {exc}"
 
 
-def _explain_undefined(tree: nodes.Node, context: Mapping[str, Any]) -> str | None:
+def _explain_undefined(source: str, condition: bool, context: Mapping[str, Any]) -> str | None:
     """``tasks.search.output.results is undefined (tasks.search.output has keys: count)``."""
-    for chain in _chains(tree):
-        root = chain.root
-        if not isinstance(root, nodes.Name) or root.name not in context:
+    for chain in _analyse(source, condition).chains:
+        if chain.root is None or chain.root not in context:
             continue
-        value, path = context[root.name], root.name
+        value, path = context[chain.root], chain.root
         for part in chain.parts:
             if part is None:
                 break
@@ -208,43 +206,59 @@ _LOADER_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
 @dataclass(frozen=True, slots=True)
+class _Chain:
+    """One maximal ``name.attr[key]...`` chain of a template."""
+
+    #: the variable the chain starts from (``None`` when it starts at another expression)
+    root: str | None
+    #: constant parts; ``None`` where a subscript is not a constant
+    parts: tuple[PathPart | None, ...]
+    #: the chain is called: ``tasks.x.output.get('a')``
+    callee: bool
+    #: the chain is the whole expression of a string that is exactly one ``{{ }}``
+    whole: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A reference without its place: what one template reads, found once per source."""
+
+    task: str
+    attr: str | None
+    path: tuple[PathPart, ...]
+    whole: bool
+    dynamic: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _Parsed:
-    tree: nodes.Node | None
-    whole: nodes.Expr | None = None
+    chains: tuple[_Chain, ...] = ()
+    refs: tuple[_Shape, ...] = ()
+    whole: bool = False
     error: str | None = None
     lineno: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Chain:
-    node: nodes.Expr
-    root: nodes.Node
-    #: constant parts; ``None`` where a subscript is not a constant
-    parts: tuple[PathPart | None, ...]
-    callee: bool
-
-
 @lru_cache(maxsize=1 << 16)
 def _analyse(source: str, condition: bool) -> _Parsed:
-    if not condition:
-        fast = _fast_parse(source)
-        if fast is not None:
-            return _Parsed(tree=fast[0], whole=fast[1])
-    env = default_environment()
-    try:
-        tree: nodes.Node = _parse_expression(env, source) if condition else env.parse(source)
-    except TemplateSyntaxError as exc:
-        return _Parsed(tree=None, error=exc.message or str(exc), lineno=exc.lineno)
-    error, lineno = _unsupported(env, tree)
-    whole = None if condition else _whole_expression(tree)
-    return _Parsed(tree=tree, whole=whole, error=error, lineno=lineno)
+    chains = None if condition else _fast_chains(source)
+    error, lineno = None, 1
+    if chains is None:
+        env = default_environment()
+        try:
+            tree: nodes.Node = _parse_expression(env, source) if condition else env.parse(source)
+        except TemplateSyntaxError as exc:
+            return _Parsed(error=exc.message or str(exc), lineno=exc.lineno or 1)
+        error, lineno = _unsupported(env, tree)
+        chains = tuple(_ast_chains(tree, None if condition else _whole_expression(tree)))
+    refs = tuple(ref for ref in map(_shape_of, chains) if ref is not None)
+    whole = any(chain.whole for chain in chains)
+    return _Parsed(chains=chains, refs=refs, whole=whole, error=error, lineno=lineno)
 
 
-def _fast_parse(source: str) -> tuple[nodes.Template, nodes.Expr | None] | None:
-    """The AST of text with plain ``{{ a.b[0] }}`` paths, without Jinja's lexer; else ``None``.
-
-    Returns the template and its whole expression (when it is one ``{{ }}`` and whitespace).
-    """
+def _fast_chains(source: str) -> tuple[_Chain, ...] | None:
+    """The chains of text with plain ``{{ a.b[0] }}`` paths, found without Jinja's lexer;
+    ``None`` for anything else (which Jinja then parses)."""
     pieces = _SIMPLE.split(source)
     if len(pieces) == 1:
         return None
@@ -252,31 +266,17 @@ def _fast_parse(source: str) -> tuple[nodes.Template, nodes.Expr | None] | None:
     for k, text in enumerate(texts):
         if "{{" in text or "{%" in text or "{#" in text or (k < len(paths) and text[-1:] == "{"):
             return None
-    exprs = [_path_node(path) for path in paths]
-    if any(expr is None for expr in exprs):
-        return None
-    output: list[nodes.Node] = []
-    for text, expr in zip(texts, [*exprs, None], strict=True):
-        if text:
-            output.append(nodes.TemplateData(text, lineno=1))
-        if expr is not None:
-            output.append(expr)
-    whole = exprs[0] if len(exprs) == 1 and not "".join(texts).strip() else None
-    return nodes.Template([nodes.Output(output, lineno=1)], lineno=1), whole
-
-
-def _path_node(path: str) -> nodes.Expr | None:
-    root = _IDENT.match(path)
-    if root is None or root.group() in _NOT_NAMES:
-        return None
-    node: nodes.Expr = nodes.Name(root.group(), "load", lineno=1)
-    for attr, number, single, double in _PART_RE.findall(path, root.end()):
-        if attr:
-            node = nodes.Getattr(node, attr, "load", lineno=1)
-        else:
-            key: PathPart = int(number) if number else single or double
-            node = nodes.Getitem(node, nodes.Const(key, lineno=1), "load", lineno=1)
-    return node
+    whole = len(paths) == 1 and not "".join(texts).strip()
+    chains = []
+    for path in paths:
+        root = _IDENT.match(path)
+        if root is None or root.group() in _NOT_NAMES:
+            return None
+        parts: list[PathPart] = []
+        for attr, number, single, double in _PART_RE.findall(path, root.end()):
+            parts.append(attr or (int(number) if number else single or double))
+        chains.append(_Chain(root=root.group(), parts=tuple(parts), callee=False, whole=whole))
+    return tuple(chains)
 
 
 def _parse_expression(env: SandboxEnvironment, source: str) -> nodes.Expr:
@@ -368,14 +368,19 @@ def find_references(
     base = _body_base(pointer, body_root)
     found: list[Reference] = []
     for source, where, rel in _sources(value, pointer, condition):
-        parsed = _analyse(source, condition)
-        if parsed.tree is None:
-            continue
         body_path = None if base is None else base + rel
-        for chain in _chains(parsed.tree):
-            ref = _reference(chain, parsed.whole, where, body_path)
-            if ref is not None:
-                found.append(ref)
+        found.extend(
+            Reference(
+                task=ref.task,
+                attr=ref.attr,  # type: ignore[arg-type]
+                path=ref.path,
+                pointer=where,
+                body_path=body_path,
+                whole=ref.whole,
+                dynamic=ref.dynamic,
+            )
+            for ref in _analyse(source, condition).refs
+        )
     return found
 
 
@@ -387,7 +392,7 @@ def _body_base(pointer: str, body_root: str | None) -> tuple[PathPart, ...] | No
     return tuple(int(t) if t.isdigit() else t for t in unescaped)
 
 
-def _chains(tree: nodes.Node) -> Iterator[_Chain]:
+def _ast_chains(tree: nodes.Node, whole: nodes.Expr | None) -> Iterator[_Chain]:
     """Every maximal ``name.attr[key]...`` chain of an AST, in document order."""
     stack: list[tuple[nodes.Node, bool]] = [(tree, False)]
     while stack:
@@ -395,9 +400,10 @@ def _chains(tree: nodes.Node) -> Iterator[_Chain]:
         children: list[tuple[nodes.Node, bool]]
         if isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Name):
             root, parts, dynamic = _unwind(node)
-            yield _Chain(node=node, root=root, parts=parts, callee=callee)
+            name = root.name if isinstance(root, nodes.Name) else None
+            yield _Chain(root=name, parts=parts, callee=callee, whole=node is whole and not callee)
             children = [(n, False) for n in dynamic]
-            if not isinstance(root, nodes.Name):
+            if name is None:
                 children.insert(0, (root, False))
         elif isinstance(node, nodes.Call):
             rest = [(n, False) for n in node.iter_child_nodes() if n is not node.node]
@@ -424,10 +430,9 @@ def _unwind(node: nodes.Node) -> tuple[nodes.Node, tuple[PathPart | None, ...], 
     return node, tuple(parts), dynamic
 
 
-def _reference(
-    chain: _Chain, whole: nodes.Expr | None, pointer: str, body_path: tuple[PathPart, ...] | None
-) -> Reference | None:
-    if not (isinstance(chain.root, nodes.Name) and chain.root.name == "tasks"):
+def _shape_of(chain: _Chain) -> _Shape | None:
+    """What a ``tasks.<name>...`` chain reads (``None`` for any other chain)."""
+    if chain.root != "tasks":
         return None
     parts = list(chain.parts)
     dynamic = False
@@ -445,12 +450,5 @@ def _reference(
             dynamic = True
             break
         path.append(part)
-    return Reference(
-        task=parts[0],
-        attr=attr,  # type: ignore[arg-type]
-        path=tuple(path),
-        pointer=pointer,
-        body_path=body_path,
-        whole=chain.node is whole and not chain.callee and not dynamic,
-        dynamic=dynamic,
-    )
+    whole = chain.whole and not dynamic
+    return _Shape(task=parts[0], attr=attr, path=tuple(path), whole=whole, dynamic=dynamic)
