@@ -72,33 +72,21 @@ def layered_with_interfaces(url: str, n_tasks: int, width: int = 100) -> Doc:
     }
 
 
-def _external_generator() -> Callable[..., Any] | None:
-    """A document generator from ``benchmarks.validate_large`` (written beside the validator)."""
+def large_validation_doc(url: str, n_tasks: int) -> tuple[Doc, str]:
+    """W3's document and the name of the generator that made it.
+
+    ``benchmarks.validate_large.build_document`` (written beside the validator: fan-out
+    ``1 -> n-2 -> 1``, every task with an inline interface and templated references) when it
+    is there; this module's :func:`layered_with_interfaces` otherwise.
+    """
     try:
         module = importlib.import_module("benchmarks.validate_large")
     except ImportError:
-        return None
-    for name in (
-        "generate_document",
-        "make_document",
-        "build_document",
-        "generate_doc",
-        "make_doc",
-    ):
-        func = getattr(module, name, None)
-        if callable(func):
-            return func
-    return None
-
-
-def large_validation_doc(url: str, n_tasks: int) -> tuple[Doc, str]:
-    """W3's document and the name of the generator that made it."""
-    external = _external_generator()
-    if external is not None:
-        try:
-            doc = external(n_tasks)
-        except TypeError:
-            doc = None
+        module = None
+    build: Callable[..., Any] | None = getattr(module, "build_document", None)
+    if build is not None:
+        base = url.rsplit("/", 1)[0]
+        doc = build(n_tasks, url=base)
         if isinstance(doc, dict) and len(doc.get("tasks", [])) == n_tasks:
-            return doc, f"benchmarks.validate_large.{external.__name__}"
+            return doc, "benchmarks.validate_large.build_document"
     return layered_with_interfaces(url, n_tasks), "benchmarks.jobdocs.layered_with_interfaces"

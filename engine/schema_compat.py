@@ -126,6 +126,8 @@ def compare_alt(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
         return [ctx.unsure(None, "the schemas recurse in a way the checker cannot follow")]
     ctx = replace(ctx, pending=ctx.pending | {key})
     schema = consumer.schema
+    if not isinstance(schema, dict | bool):
+        return [ctx.unsure(None, "the consumer's schema here is not an object or a boolean")]
     if schema is False:
         return [
             ctx.bad(

@@ -9,7 +9,9 @@ and the graph is sound — the compatibility of every task with its upstream out
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,15 +58,17 @@ def validate_job(
     them. With ``single_call`` the locations point into the single-call document (``/body/ids``
     instead of ``/tasks/0/body/ids``).
     """
-    graph = build_graph(spec)
-    syntax = _syntax_problems(spec)
-    resolved = _Resolver(spec, masters)
-    errors = [*graph.problems, *syntax, *resolved.problems]
-    warnings: list[Problem] = []
-    if spec.validate_interfaces and not graph.problems:
-        broken = {p.task for p in syntax}
-        more, warnings = _check_interfaces(spec, graph, resolved, broken)
-        errors += more
+    with _gc_paused():
+        graph = build_graph(spec)
+        syntax = _syntax_problems(spec)
+        resolved = _Resolver(spec, masters)
+        errors = [*graph.problems, *syntax, *resolved.problems]
+        warnings: list[Problem] = []
+        if spec.validate_interfaces and not graph.problems:
+            broken = {p.task for p in syntax}
+            more, warnings = _check_interfaces(spec, graph, resolved, broken)
+            errors += more
+        order = () if errors else tuple(topological_order(graph.graph))
     if single_call:
         errors, warnings = _into_single_call(errors), _into_single_call(warnings)
     if errors:
@@ -73,9 +77,22 @@ def validate_job(
         spec=spec,
         upstream=graph.upstream,
         schemas=resolved.schemas,
-        order=tuple(topological_order(graph.graph)),
+        order=order,
         warnings=warnings,
     )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Validation makes many small objects that all live until it returns; the cyclic GC's passes
+    over them would only double its time (measured on 10,000 tasks). Restores the prior state."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
