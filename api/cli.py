@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -22,6 +23,8 @@ app = typer.Typer(
     help="JobQueue: HTTP API calls as persisted, monitored jobs (validated DAGs of HTTP tasks).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    epilog="Example: jobqueue run examples/workflows/fan_out_fan_in.yaml "
+    "--param base_url=http://127.0.0.1:8001",
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and control jobs on a running server.", no_args_is_help=True)
@@ -104,6 +107,9 @@ def worker(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, runner.stop)
             await runner.run(burst=burst)
+            if runner.failure is not None:
+                err.print(f"[red]worker failed[/red] {runner.failure}")
+                raise typer.Exit(1)
         finally:
             await engine.close()
 
@@ -152,9 +158,9 @@ def submit(
     try:
         code = cli_remote.submit(file, _params(param), server, wait=wait, console=console)
     except JobInvalid as exc:
-        cli_local.print_report(console, exc, None)
+        cli_local.print_report(console, exc, None, str(file))
         code = 1
-    except (cli_remote.ServerError, OSError, Exception) as exc:
+    except (cli_remote.ServerError, OSError, httpx.TransportError) as exc:
         err.print(f"[red]error[/red] {exc}")
         code = 2
     raise typer.Exit(code)
@@ -179,7 +185,7 @@ def _remote(server: str, method: str, path: str) -> None:
     except cli_remote.ServerError as exc:
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
-    except OSError as exc:
+    except (OSError, httpx.TransportError) as exc:
         err.print(f"[red]error[/red] cannot reach {server}: {exc}")
         raise typer.Exit(2) from None
     sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -6,6 +6,7 @@ They open the same :class:`engine.Engine` the REST API uses; nothing here re-imp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from engine import Engine, EngineConfig, JobInvalid, Problem
@@ -42,16 +44,25 @@ def problem_lines(problems: list[Problem], source: str) -> list[str]:
     return lines
 
 
-def print_report(console: Console, exc: JobInvalid, loaded: LoadedDocument | None) -> None:
+def print_warnings(console: Console, warnings: list[Problem], source: str) -> None:
+    for line in problem_lines(warnings, source):
+        console.print(f"[yellow]warning[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def print_report(
+    console: Console,
+    exc: JobInvalid,
+    loaded: LoadedDocument | None,
+    exc_source: str = "<document>",
+) -> None:
     errors, warnings = exc.errors, exc.warnings
     if loaded is not None:
         errors = attach_marks(errors, loaded.marks, single_call=loaded.single_call)
         warnings = attach_marks(warnings, loaded.marks, single_call=loaded.single_call)
-    source = loaded.source if loaded is not None else "<document>"
+    source = loaded.source if loaded is not None else exc_source
     for line in problem_lines(errors, source):
-        console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
-    for line in problem_lines(warnings, source):
-        console.print(f"[yellow]warning[/yellow] {line}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    print_warnings(console, warnings, source)
     console.print(f"{len(errors)} error(s), {len(warnings)} warning(s)")
 
 
@@ -87,24 +98,19 @@ async def run_workflow(
 ) -> int:
     loaded: LoadedDocument | None = None
     config: EngineConfig = settings.engine_config()
+    notes = Console(stderr=True) if as_json else console
     engine = await Engine.open(config)
     try:
         spec, loaded = load(path, params)
         submitted = await engine.submit(spec, single_call=loaded.single_call)
-        for warning in problem_lines(
-            attach_marks(
-                [Problem(**w) for w in submitted.warnings],
-                loaded.marks,
-                single_call=loaded.single_call,
-            ),
-            loaded.source,
-        ):
-            console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+        warnings = [Problem(**w) for w in submitted.warnings]
+        marked = attach_marks(warnings, loaded.marks, single_call=loaded.single_call)
+        print_warnings(notes, marked, loaded.source)
         worker = engine.start_worker()
         result = await _follow(engine, submitted.job_id, console, live=not as_json)
         worker.stop()
     except JobInvalid as exc:
-        print_report(console, exc, loaded)
+        print_report(notes, exc, loaded, str(path))
         return 1
     finally:
         await engine.close()
@@ -118,11 +124,13 @@ async def run_workflow(
 async def _follow(engine: Engine, job_id: str, console: Console, *, live: bool) -> dict[str, Any]:
     title = f"job {job_id}"
     result = await engine.get_result(job_id)
-    with Live(task_table(result, title), console=console, disable=not live) as view:
+    view = Live(task_table(result, title), console=console) if live else None
+    with view if view is not None else contextlib.nullcontext():
         while result["status"] not in ("succeeded", "failed", "canceled"):
             await asyncio.sleep(0.1)
             result = await engine.get_result(job_id)
-            view.update(task_table(result, title))
+            if view is not None:
+                view.update(task_table(result, title))
     return result
 
 
@@ -135,12 +143,11 @@ async def validate_file(
         spec, loaded = load(path, params)
         validated = await engine.validate(spec, single_call=loaded.single_call)
     except JobInvalid as exc:
-        print_report(console, exc, loaded)
+        print_report(console, exc, loaded, str(path))
         return 1
     finally:
         await engine.close()
     warnings = attach_marks(validated.warnings, loaded.marks, single_call=loaded.single_call)
-    for line in problem_lines(warnings, loaded.source):
-        console.print(f"[yellow]warning[/yellow] {line}", highlight=False, soft_wrap=True)
+    print_warnings(console, warnings, loaded.source)
     console.print(f"[green]valid[/green] {path} ({len(spec.tasks)} task(s))")
     return 0

@@ -15,7 +15,7 @@ from .errors import (
     TooLarge,
 )
 from .loader import WorkflowFileError
-from .service import Engine, SubmitResult
+from .service import Engine, SubmitResult, WorkerFailed
 from .states import JobStatus, TaskStatus
 from .store.reads import JobFilter
 
@@ -34,5 +34,6 @@ __all__ = [
     "SubmitResult",
     "TaskStatus",
     "TooLarge",
+    "WorkerFailed",
     "WorkflowFileError",
 ]

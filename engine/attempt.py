@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .contracts import validate_instance
 from .http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
 from .retry import policy_from_fields
@@ -52,8 +54,15 @@ def failed(task: ClaimedTask, error: dict[str, Any], **fields: Any) -> Outcome:
     return _outcome(task, TaskStatus.FAILED, error=error, **fields)
 
 
+def _header_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 def _request_headers(task: ClaimedTask, headers: dict[str, Any]) -> dict[str, str]:
-    out = {str(k): str(v) for k, v in headers.items()}
+    """Rendered headers (a header that renders to null is left out) plus ours."""
+    out = {str(k): _header_text(v) for k, v in headers.items() if v is not None}
     lower = {k.lower() for k in out}
     out["X-JobQueue-Job"] = task.job_id
     out["X-JobQueue-Task"] = task.name
@@ -76,7 +85,7 @@ async def _render(task: ClaimedTask, load: ContextLoader) -> tuple[dict[str, Any
             return parts, _outcome(
                 task,
                 TaskStatus.SKIPPED,
-                attempt_status=AttemptStatus.SUCCEEDED,
+                attempt_status=AttemptStatus.SKIPPED,
                 counts=False,
                 skip_reason=SKIP_WHEN,
                 error={"type": "condition_false", "message": f"when: {spec['when']} is false"},

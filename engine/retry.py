@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from schemas.jobs import DEFAULT_RETRY_ON_STATUS, BackoffStrategy
 
-#: Retry-After is honoured up to this many seconds; beyond it the task's own backoff applies
+#: Retry-After is honoured up to this many seconds (longer values are clamped to it)
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
@@ -37,12 +37,17 @@ class RetryPolicy:
     def delay(
         self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
-        """The wait with jitter (up to ``jitter`` of the delay, added); Retry-After wins."""
+        """The wait with jitter (up to ``jitter`` of the delay, added, never past the cap).
+
+        A Retry-After from the target wins over the policy (clamped to an hour).
+        """
         if retry_after is not None:
             return min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
         base = self.base_delay(attempt)
-        spread = base * self.jitter
-        return base + (rng or random).uniform(0, spread)
+        delay = base + (rng or random).uniform(0, base * self.jitter)
+        if self.max_backoff_seconds is not None:
+            delay = min(delay, self.max_backoff_seconds)
+        return delay
 
     def retries_status(self, status_code: int) -> bool:
         return status_code in self.retry_on_status

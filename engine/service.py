@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
+
 from schemas.jobs import JobSpec
 
 from . import views
 from .config import EngineConfig
 from .contracts import schema_problems
-from .errors import JobInvalid
+from .errors import JobInvalid, JobQueueError
 from .http import Executor, TargetPolicy, create_executor
 from .store import Store
 from .store.maintenance import CancelOp, RetryJobOp
@@ -35,6 +37,10 @@ from .validation import InterfaceSchemas, ValidatedJob, validate_job
 from .worker import Worker
 
 log = logging.getLogger("jobqueue.engine")
+
+
+class WorkerFailed(JobQueueError):
+    """A worker stopped because one of its helper tasks died."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,11 +221,23 @@ class Engine:
         return worker
 
     async def run_worker(self, *, burst: bool = False) -> None:
+        """Run a worker in the foreground; raises :class:`WorkerFailed` if it died."""
         worker = self.worker()
         try:
             await worker.run(burst=burst)
         finally:
             self._workers.remove(worker)
+        if worker.failure is not None:
+            raise WorkerFailed(worker.failure)
+
+    def health(self) -> dict[str, Any]:
+        """Workers of this process that stopped on their own make the process unhealthy."""
+        failed = [w.failure for w in self._workers if w.failure is not None]
+        return {"workers": len(self._workers), "failed_workers": failed}
+
+    async def ping(self) -> None:
+        async with self.store.read() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def stop_workers(self) -> None:
         for worker in self._workers:

@@ -31,6 +31,7 @@ class AttemptStatus(StrEnum):
     INTERRUPTED = "interrupted"  #: handed back at shutdown, not counted against max_attempts
     CANCELED = "canceled"  #: interrupted by a cancel
     EXPIRED = "expired"  #: interrupted because the task's ttl ran out
+    SKIPPED = "skipped"  #: the task's ``when`` was false: no call was made
 
 
 JOB_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})

@@ -46,6 +46,8 @@ class Worker:
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
         self._idle = asyncio.Event()
         self._idle.set()
+        #: why the worker stopped on its own (a helper task died), else None
+        self.failure: str | None = None
 
     # --- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -75,19 +77,26 @@ class Worker:
         monitor = asyncio.create_task(self._monitor(helpers), name="jobqueue-monitor")
         try:
             await self._claim_loop(burst)
+            # Leases keep being renewed and cancels keep being seen while calls drain.
+            await self._drain()
         finally:
             monitor.cancel()
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(monitor, *helpers, return_exceptions=True)
-            await self._drain()
 
     async def _monitor(self, helpers: list[asyncio.Task[None]]) -> None:
         done, _ = await asyncio.wait(helpers, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
-                log.error("worker helper %s died: %r; stopping", task.get_name(), task.exception())
+                self.failure = f"{task.get_name()}: {task.exception()!r}"
+                log.error("worker helper %s; stopping", self.failure)
         self.stop()
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker stopped (asked to, or because a helper task died)."""
+        return not self._stop.is_set()
 
     async def _claim_loop(self, burst: bool) -> None:
         while not self._stop.is_set():

@@ -58,13 +58,17 @@ class InlineInterface(_Strict):
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_SCHEME = re.compile(r"^https?://[^/?#\s]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_url(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("url must not contain control characters (NUL, CR, LF, ...)")
-    return value.strip()
+    value = value.strip()
+    if "{{" not in value and "{%" not in value and not _SCHEME.match(value):
+        raise ValueError("url must be an absolute http:// or https:// URL")
+    return value
 
 
 def check_headers(value: dict[str, str]) -> dict[str, str]:

@@ -1,16 +1,22 @@
-"""Liveness."""
+"""Liveness: the process answers, its database answers, and its embedded worker is alive."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter
 
 from ..deps import EngineDep
+from ..responses import FastJSONResponse
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers and its database is reachable")
-async def healthz(engine: EngineDep) -> Any:
-    return {"status": "ok", "database": engine.store.engines.name}
+@router.get("/healthz", summary="Liveness: database reachable and embedded worker alive")
+async def healthz(engine: EngineDep) -> FastJSONResponse:
+    health = engine.health()
+    try:
+        await engine.ping()
+    except Exception as exc:
+        return FastJSONResponse({"status": "unhealthy", "database": repr(exc), **health}, 503)
+    status = 503 if health["failed_workers"] else 200
+    body = {"status": "ok" if status == 200 else "unhealthy", "database": "ok", **health}
+    return FastJSONResponse(body, status)

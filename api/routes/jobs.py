@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -22,6 +22,13 @@ router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
 async def _document(request: Request, limit: int) -> Any:
     raw = await read_body(request, limit)
     return decode_document(raw, request.headers.get("content-type"))
+
+
+def _epoch(value: datetime | None) -> float | None:
+    """A time without a zone is UTC, as everywhere in the API."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _is_single_call(document: Any) -> bool:
@@ -76,8 +83,8 @@ async def list_jobs(
         status=status.value if status else None,
         tag=tag,
         name=name,
-        created_after=created_after.timestamp() if created_after else None,
-        created_before=created_before.timestamp() if created_before else None,
+        created_after=_epoch(created_after),
+        created_before=_epoch(created_before),
     )
     try:
         return await engine.list_jobs(flt, limit=limit, cursor=cursor)

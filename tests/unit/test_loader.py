@@ -284,7 +284,7 @@ def test_validation_errors_are_all_reported_with_pointer_line_and_column() -> No
 
 
 def test_errors_in_nested_values_point_at_them() -> None:
-    error = invalid("tasks:\n  - name: a\n    url: x\n    headers:\n      X-Count: 3\n")
+    error = invalid("tasks:\n  - name: a\n    url: http://x\n    headers:\n      X-Count: 3\n")
     (problem,) = error.errors
     assert problem.location == "/tasks/0/headers/X-Count"
     assert (problem.line, problem.column) == (5, 16)
