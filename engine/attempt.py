@@ -16,6 +16,7 @@ import orjson
 from .contracts import validate_instance
 from .http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
 from .retry import policy_from_fields
+from .sandbox import SandboxEnvironment
 from .scheduler import SKIP_WHEN
 from .states import AttemptStatus, TaskStatus
 from .store.maintenance import expired_error
@@ -30,6 +31,8 @@ ContextLoader = Callable[[ClaimedTask], Awaitable[dict[str, Any]]]
 class AttemptSettings:
     default_timeout: float
     secret_headers: frozenset[str]
+    #: the sandbox every template of this worker renders in (its output cap is configured)
+    templates: SandboxEnvironment
 
 
 def _outcome(task: ClaimedTask, status: TaskStatus, **fields: Any) -> Outcome:
@@ -72,7 +75,9 @@ def _request_headers(task: ClaimedTask, headers: dict[str, Any]) -> dict[str, st
     return out
 
 
-async def _render(task: ClaimedTask, load: ContextLoader) -> tuple[dict[str, Any], Outcome | None]:
+async def _render(
+    task: ClaimedTask, load: ContextLoader, env: SandboxEnvironment
+) -> tuple[dict[str, Any], Outcome | None]:
     """The rendered request parts, or the outcome that ends the attempt before any call."""
     spec = task.spec
     parts = {k: spec.get(k) for k in ("url", "headers", "params", "body")}
@@ -81,7 +86,7 @@ async def _render(task: ClaimedTask, load: ContextLoader) -> tuple[dict[str, Any
     context = build_context(**(await load(task)))
     base = f"/tasks/{spec.get('position', 0)}"
     try:
-        if spec.get("when") and not evaluate_condition(spec["when"], context):
+        if spec.get("when") and not evaluate_condition(spec["when"], context, env=env):
             return parts, _outcome(
                 task,
                 TaskStatus.SKIPPED,
@@ -90,7 +95,9 @@ async def _render(task: ClaimedTask, load: ContextLoader) -> tuple[dict[str, Any
                 skip_reason=SKIP_WHEN,
                 error={"type": "condition_false", "message": f"when: {spec['when']} is false"},
             )
-        rendered = {k: render_value(v, context, pointer=f"{base}/{k}") for k, v in parts.items()}
+        rendered = {
+            k: render_value(v, context, pointer=f"{base}/{k}", env=env) for k, v in parts.items()
+        }
     except TemplateError as exc:
         return parts, failed(task, {"type": "template", "message": str(exc)})
     if not isinstance(rendered["url"], str):
@@ -198,7 +205,7 @@ async def run_attempt(
     now = time.time()
     if task.expires_at is not None and now >= task.expires_at:
         return failed(task, expired_error())
-    rendered, early = await _render(task, load)
+    rendered, early = await _render(task, load, settings.templates)
     if early is not None:
         return early
     problem = _input_problem(task, rendered["body"])

@@ -21,6 +21,7 @@ from ulid import ULID
 from .attempt import AttemptSettings, run_attempt
 from .config import EngineConfig
 from .http import Executor
+from .sandbox import SandboxEnvironment
 from .states import TaskStatus
 from .store import Store
 from .store.maintenance import ReapOp
@@ -40,6 +41,7 @@ class Worker:
         self.settings = AttemptSettings(
             default_timeout=config.default_timeout,
             secret_headers=frozenset({"set-cookie"}) | config.secret_header_names,
+            templates=SandboxEnvironment(max_output_bytes=config.max_template_output_bytes),
         )
         self._stop = asyncio.Event()
         self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}
