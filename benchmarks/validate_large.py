@@ -94,14 +94,14 @@ def main(argv: list[str]) -> None:
 
     n_tasks = int(argv[0]) if argv else 10_000
     spec = parse_job_document(build_document(n_tasks))
-    start = time.process_time()
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
         report = validate_job(spec, masters={})
         outcome = f"valid, {len(report.warnings)} warnings"
     except JobInvalid as exc:
         outcome = f"invalid: {len(exc.errors)} errors, first: {exc.errors[0].message}"
-    elapsed = time.process_time() - start
-    print(f"validate_job({n_tasks:,} tasks): {elapsed:.3f} s ({outcome})")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"validate_job({n_tasks:,} tasks): {wall:.3f} s ({cpu:.3f} s CPU; {outcome})")
 
 
 if __name__ == "__main__":

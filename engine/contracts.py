@@ -31,13 +31,13 @@ undecidable_compatibility      warning   compatibility could not be proved eithe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
 from engine.errors import Problem
+from engine.input_checks import Report, check_body
 from engine.references import Reference
 from engine.schema_compat import Mismatch, Verdict, compare, consumer_kinds
 from engine.schema_paths import (
@@ -51,16 +51,17 @@ from engine.schema_tools import (
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
+    clip,
     deref,
     describe,
-    matches,
-    node_validator,
+    is_trivial,
     pointer,
     resolver_for,
     short,
     type_names,
     validator,
 )
+from engine.templating import is_whole_expression
 
 __all__ = [
     "HEADERS_SCHEMA",
@@ -98,8 +99,12 @@ def schema_problems(schema: object, *, location: str, task: str | None) -> list[
                 actual=short(schema),
             )
         ]
-    problems = [_meta_problem(e, location, task) for e in _META.iter_errors(schema)]
-    problems += _dangling_refs(schema, location, task)
+    try:
+        problems = [_meta_problem(e, location, task) for e in _META.iter_errors(schema)]
+        problems += _dangling_refs(schema, location, task)
+    except RecursionError:
+        message = "the schema nests too deeply to be checked"
+        return [Problem(code="invalid_schema", message=message, location=location, task=task)]
     return sorted(problems, key=lambda p: p.location)
 
 
@@ -182,7 +187,7 @@ def validate_instance(schema: Any, instance: object) -> list[dict[str, Any]]:
     found = [
         {
             "pointer": pointer(tuple(e.absolute_path)),
-            "message": _clip(e.message),
+            "message": clip(e.message),
             "keyword": str(e.validator),
         }
         for e in errors
@@ -196,30 +201,6 @@ def validate_instance(schema: Any, instance: object) -> list[dict[str, Any]]:
 
 def _sort_key(path: Any) -> list[tuple[int, Any]]:
     return [(0, p) if isinstance(p, int) else (1, str(p)) for p in path]
-
-
-def _clip(text: str, limit: int = 400) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass
-class _Report:
-    task: str
-    task_index: int
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    seen: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def add(self, error: bool, code: str, message: str, location: str, **extra: Any) -> None:
-        key = (code, location, message)
-        if key in self.seen:
-            return
-        self.seen.add(key)
-        problem = Problem(code=code, message=message, location=location, task=self.task, **extra)
-        (self.errors if error else self.warnings).append(problem)
-
-    def body_at(self, path: tuple[str | int, ...]) -> str:
-        return f"/tasks/{self.task_index}/body{pointer(path)}"
 
 
 def check_task(
@@ -237,11 +218,11 @@ def check_task(
     ``upstream_outputs`` maps each upstream task to its output schema (``None``: it declares
     none). References to tasks missing from it are left to the graph checks.
     """
-    report = _Report(task, task_index)
+    report = Report(task, task_index)
     for ref in refs:
-        _check_reference(report, ref, input_schema, upstream_outputs)
+        _check_reference(report, ref, input_schema, upstream_outputs, body)
     if input_schema is not None:
-        _check_body(report, input_schema, body, is_template)
+        check_body(report, input_schema, body, is_template)
     return report.errors, report.warnings
 
 
@@ -254,70 +235,88 @@ def _source_schema(ref: Reference, upstream_outputs: dict[str, Any]) -> Any:
 
 
 def _check_reference(
-    report: _Report, ref: Reference, input_schema: Any, upstream_outputs: dict[str, Any]
+    report: Report,
+    ref: Reference,
+    input_schema: Any,
+    upstream_outputs: dict[str, Any],
+    body: object,
 ) -> None:
     if ref.attr is None or ref.task not in upstream_outputs:
         return
-    edge = f"{ref.task} -> {report.task}"
+    found = _referenced_schema(report, ref, upstream_outputs)
+    if found is None or input_schema is None or ref.body_path is None:
+        return
+    position = input_position(input_schema, ref.body_path)
+    if position.status != "found":
+        return  # the body walk reports the unexpected property itself
     text = f"tasks.{ref.task}.{format_path(ref.path, ref.attr)}"
+    if ref.whole:
+        _check_whole(report, ref, found, position, text)
+    elif is_whole_expression(_value_at(body, ref.body_path)):
+        _check_expression(report, ref, position, text)
+    else:
+        _check_interpolated(report, ref, position, text)
+
+
+def _referenced_schema(
+    report: Report, ref: Reference, upstream_outputs: dict[str, Any]
+) -> Node | None:
+    """The upstream sub-schema a reference reads, or None (after reporting why not)."""
+    edge = f"{ref.task} -> {report.task}"
+    actual = format_path(ref.path, ref.attr or "output")
+    text = f"tasks.{ref.task}.{actual}"
     source = _source_schema(ref, upstream_outputs)
     if source is None:
         message = (
             f"{text} cannot be checked: task {ref.task!r} declares no output schema "
             "(give it an interface or an output_schema)"
         )
-        report.add(False, "unchecked_reference", message, ref.pointer, edge=edge, actual=text)
-        return
+        report.add(False, "unchecked_reference", message, ref.pointer, edge=edge, actual=actual)
+        return None
     found, lookup = lookup_output_path(Node(source, source), ref.path)
-    actual = format_path(ref.path, ref.attr)
     if lookup.status == "missing":
         message = f"{text} does not exist in the output schema of {ref.task!r}: {lookup.reason}"
+        expected = list(lookup.declared)
         report.add(
             True,
             "unknown_output_path",
             message,
             ref.pointer,
             edge=edge,
-            expected=list(lookup.declared),
+            expected=expected,
             actual=actual,
         )
-        return
-    if lookup.status == "undecidable" or found is None:
+        return None
+    if found is None:
         message = (
             f"{text} cannot be checked against the output schema of {ref.task!r}: {lookup.reason}"
         )
         report.add(False, "undecidable_output_path", message, ref.pointer, edge=edge, actual=actual)
-        return
+        return None
     if ref.dynamic:
         message = f"{text} is followed by a part computed at run time; only {text} was checked"
         report.add(False, "dynamic_reference", message, ref.pointer, edge=edge, actual=actual)
-        return
-    if input_schema is None or ref.body_path is None:
-        return
-    position = input_position(input_schema, ref.body_path)
-    if position.status != "found":
-        return  # the body walk reports the unexpected property itself
-    if ref.whole:
-        _check_whole(report, ref, found, position, text)
-    else:
-        _check_interpolated(report, ref, position, text)
+        return None
+    return found
 
 
-def _check_whole(report: _Report, ref: Reference, found: Node, position: Any, text: str) -> None:
+def _check_whole(report: Report, ref: Reference, found: Node, position: Any, text: str) -> None:
     verdict = compare(
         found.schema,
         position.node.schema,
         producer_root=found.root,
         consumer_root=position.node.root,
     )
+    if not verdict.reasons:
+        return
     produced, wanted = describe(found), describe(position.node)
     place = f"body{pointer(ref.body_path or ())}" if ref.body_path else "the body"
     for m in verdict.reasons:
-        value = text + _instance_text(m.instance)
+        detail = f"{text}{_instance_text(m.instance)}: {m.message}" if m.instance else m.message
         where = (position.pointer + m.pointer) or "/"
         message = (
             f"{text} is {produced}, but the input schema of {report.task!r} requires {wanted} "
-            f"at {place}: at {value} {m.message} (input schema {where})"
+            f"at {place}: {detail} (input schema {where})"
         )
         error = m.kind == "incompatible"
         code = "incompatible_types" if error else "undecidable_compatibility"
@@ -340,7 +339,35 @@ def _instance_text(instance: str) -> str:
     return text
 
 
-def _check_interpolated(report: _Report, ref: Reference, position: Any, text: str) -> None:
+def _value_at(body: object, path: tuple[str | int, ...]) -> str:
+    for part in path:
+        if isinstance(body, dict) and part in body:
+            body = body[part]
+        elif isinstance(body, list) and isinstance(part, int) and 0 <= part < len(body):
+            body = body[part]
+        else:
+            return ""
+    return body if isinstance(body, str) else ""
+
+
+def _check_expression(report: Report, ref: Reference, position: Any, text: str) -> None:
+    """One ``{{ expr }}`` that is more than a plain reference: typed, but only at run time."""
+    try:
+        if is_trivial(deref(position.node).schema):
+            return
+    except UnresolvedRef:
+        pass
+    message = (
+        f"the template at {ref.pointer} transforms {text} (a filter, test or operator), so "
+        f"whether its value fits the input schema of {report.task!r} at "
+        f"{position.pointer or '/'} ({describe(position.node)}) is known only at run time, when "
+        "the rendered body is validated before it is sent"
+    )
+    edge = f"{ref.task} -> {report.task}"
+    report.add(False, "undecidable_compatibility", message, ref.pointer, edge=edge)
+
+
+def _check_interpolated(report: Report, ref: Reference, position: Any, text: str) -> None:
     kinds = consumer_kinds(position.node)
     if "string" in kinds:
         return
@@ -359,202 +386,4 @@ def _check_interpolated(report: _Report, ref: Reference, position: Any, text: st
         edge=f"{ref.task} -> {report.task}",
         expected=type_names(kinds),
         actual="string",
-    )
-
-
-def _check_body(
-    report: _Report, schema: Any, body: object, is_template: Callable[[str], bool]
-) -> None:
-    if body is None:
-        for name in sorted(required_names(Node(schema, schema))):
-            message = f"the task sends no body, but its input schema requires property {name!r}"
-            report.add(
-                True,
-                "missing_input_property",
-                message,
-                report.body_at(()),
-                expected=name,
-                actual=None,
-            )
-        return
-    _walk(report, schema, body, (), is_template)
-
-
-def _has_template(value: object, is_template: Callable[[str], bool]) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v, is_template) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v, is_template) for v in value)
-    return False
-
-
-def _walk(
-    report: _Report,
-    schema: Any,
-    value: object,
-    path: tuple[str | int, ...],
-    is_template: Callable[[str], bool],
-) -> None:
-    position = input_position(schema, path)
-    if position.status != "found":
-        return
-    if not _has_template(value, is_template):
-        _check_literal(report, position, value, path)
-        return
-    if isinstance(value, str):
-        return  # a template: its references are checked one by one
-    kind = "object" if isinstance(value, dict) else "array"
-    kinds = consumer_kinds(position.node)
-    if kind not in kinds:
-        wanted = " or ".join(type_names(kinds)) or "no value"
-        message = (
-            f"body{pointer(path)} is an {kind}, but the input schema of {report.task!r} "
-            f"requires {wanted} there"
-        )
-        report.add(
-            True,
-            "invalid_input_literal",
-            message,
-            report.body_at(path),
-            expected=type_names(kinds),
-            actual=kind,
-        )
-        return
-    children = value.items() if isinstance(value, dict) else enumerate(value)  # type: ignore[union-attr]
-    if isinstance(value, dict):
-        _check_keys(report, schema, position.node, value, path)
-    for key, sub in children:
-        _walk(report, schema, sub, (*path, key), is_template)
-
-
-def _check_keys(
-    report: _Report, schema: Any, node: Node, value: dict[str, Any], path: tuple[str | int, ...]
-) -> None:
-    for name in sorted(required_names(node) - set(value)):
-        message = _lacks(report, path, name)
-        report.add(
-            True,
-            "missing_input_property",
-            message,
-            report.body_at(path),
-            expected=name,
-            actual=sorted(value),
-        )
-    for key in value:
-        child = input_position(schema, (*path, key))
-        if child.status == "unexpected":
-            message = (
-                f"body{pointer((*path, key))} is not accepted by the input schema of "
-                f"{report.task!r}: {child.reason}"
-            )
-            report.add(
-                True,
-                "unexpected_input_property",
-                message,
-                report.body_at((*path, key)),
-                expected=None,
-                actual=key,
-            )
-
-
-def _check_literal(
-    report: _Report, position: Any, value: object, path: tuple[str | int, ...]
-) -> None:
-    node = position.node
-    try:
-        errors = list(node_validator(node).iter_errors(value))
-    except SCHEMA_FAILURES as exc:
-        message = (
-            f"body{pointer(path)} could not be checked against the input schema of "
-            f"{report.task!r}: {exc}"
-        )
-        report.add(False, "undecidable_compatibility", message, report.body_at(path))
-        return
-    for error in errors:
-        where = (*path, *error.absolute_path)
-        if error.validator == "required":
-            _check_keys_literal(report, error, where)
-        elif error.validator == "additionalProperties" and error.validator_value is False:
-            for key in _extra_keys(error.schema, error.instance):
-                message = (
-                    f"body{pointer((*where, key))} is not accepted by the input schema of "
-                    f"{report.task!r} (additionalProperties is false)"
-                )
-                report.add(
-                    True,
-                    "unexpected_input_property",
-                    message,
-                    report.body_at((*where, key)),
-                    actual=key,
-                )
-        else:
-            rule = position.pointer + pointer(tuple(error.relative_schema_path)[:-1])
-            message = (
-                f"body{pointer(where)} does not match the input schema of {report.task!r}: "
-                f"{_clip(error.message)} (keyword {error.validator!r}, input schema {rule or '/'})"
-            )
-            report.add(
-                True,
-                "invalid_input_literal",
-                message,
-                report.body_at(where),
-                expected=error.validator_value,
-                actual=error.instance,
-            )
-
-
-def _check_keys_literal(report: _Report, error: Any, where: tuple[str | int, ...]) -> None:
-    present = set(error.instance) if isinstance(error.instance, dict) else set()
-    for name in error.validator_value:
-        if name not in present:
-            message = _lacks(report, where, name)
-            report.add(
-                True,
-                "missing_input_property",
-                message,
-                report.body_at(where),
-                expected=name,
-                actual=sorted(present),
-            )
-
-
-def _extra_keys(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    patterns = (
-        schema.get("patternProperties") if isinstance(schema.get("patternProperties"), dict) else {}
-    )
-    return [k for k in instance if k not in props and not any(matches(p, k) for p in patterns)]
-
-
-def required_names(node: Node, depth: int = 0) -> set[str]:
-    """Names a schema requires: its own, its ``allOf``'s, those all ``anyOf`` branches require."""
-    try:
-        node = deref(node)
-    except UnresolvedRef:
-        return set()
-    schema = node.schema
-    if not isinstance(schema, dict) or depth > 32:
-        return set()
-    names = (
-        {n for n in schema.get("required", []) if isinstance(n, str)}
-        if isinstance(schema.get("required"), list)
-        else set()
-    )
-    for sub in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
-        names |= required_names(Node(sub, node.root), depth + 1)
-    for key in ("anyOf", "oneOf"):
-        branches = schema.get(key)
-        if isinstance(branches, list) and branches:
-            names |= set.intersection(
-                *(required_names(Node(b, node.root), depth + 1) for b in branches)
-            )
-    return names
-
-
-def _lacks(report: _Report, path: tuple[str | int, ...], name: str) -> str:
-    return (
-        f"body{pointer(path)} does not provide property {name!r}, which the input schema of "
-        f"{report.task!r} requires"
     )

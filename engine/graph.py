@@ -25,6 +25,8 @@ from .templating import find_references
 
 #: above this many names, ``expected`` lists the closest names instead of all of them
 _MAX_EXPECTED = 50
+#: similarity searches per report (each costs up to milliseconds on 20,000 names)
+_MAX_SEARCHES = 50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,16 +54,30 @@ def task_references(task: TaskSpec, index: int) -> list[Reference]:
     return refs
 
 
-def known_names(name: str, names: Sequence[str]) -> list[str]:
-    """What a report's ``expected`` lists: every name, or the closest ones when there are many."""
-    if len(names) <= _MAX_EXPECTED:
-        return sorted(names)
-    return difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+class NameHints:
+    """What a report says about an unknown name: ``expected`` (every known name, or the closest
+    ones when there are many) and a "did you mean" hint. Similarity searches are cached per name
+    and capped, so a job full of unknown names cannot make validation slow."""
 
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = sorted(names)
+        self._close: dict[str, list[str]] = {}
 
-def _hint(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1) if len(names) <= 2000 else []
-    return f"; did you mean {close[0]!r}?" if close else ""
+    def close(self, name: str) -> list[str]:
+        found = self._close.get(name)
+        if found is None:
+            found = []
+            if len(self._close) < _MAX_SEARCHES:
+                found = difflib.get_close_matches(name, self.names, n=5, cutoff=0.6)
+            self._close[name] = found
+        return found
+
+    def expected(self, name: str) -> list[str]:
+        return list(self.names) if len(self.names) <= _MAX_EXPECTED else self.close(name)
+
+    def hint(self, name: str) -> str:
+        close = self.close(name)
+        return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class _Builder:
@@ -74,7 +90,7 @@ class _Builder:
         self.origin: dict[tuple[str, str], str] = {}
         self.upstream: dict[str, tuple[str, ...]] = {}
         self.index: dict[str, int] = {}
-        self.names: list[str] = []
+        self.hints = NameHints(())
 
     def add_nodes(self) -> None:
         for i, task in enumerate(self.spec.tasks):
@@ -91,7 +107,7 @@ class _Builder:
                 )
             else:
                 self.graph.add_node(task.name, index=i)
-        self.names = list(self.index)
+        self.hints = NameHints(self.index)
 
     def add_dependencies(self, i: int, task: TaskSpec, ups: dict[str, None]) -> None:
         for k, dep in enumerate(task.depends_on):
@@ -108,8 +124,8 @@ class _Builder:
                         task=task.name,
                         location=where,
                         message=f"task {task.name!r} depends on {dep!r}, which is not a task"
-                        f" of this job{_hint(dep, self.names)}",
-                        expected=known_names(dep, self.names),
+                        f" of this job{self.hints.hint(dep)}",
+                        expected=self.hints.expected(dep),
                         actual=dep,
                     )
                 )
@@ -142,8 +158,8 @@ class _Builder:
             location=ref.pointer,
             edge=f"{ref.task} -> {task.name}",
             message=f"the template reads tasks.{ref.task}, but this job has no task named"
-            f" {ref.task!r}{_hint(ref.task, self.names)}",
-            expected=known_names(ref.task, self.names),
+            f" {ref.task!r}{self.hints.hint(ref.task)}",
+            expected=self.hints.expected(ref.task),
             actual=ref.task,
         )
 

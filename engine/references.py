@@ -16,7 +16,7 @@ PathPart = str | int
 class Reference:
     #: the upstream task named in ``tasks.<task>...``
     task: str
-    #: what of the upstream is read: ``tasks.X.output``, ``tasks.X.status_code``, ``tasks.X.headers``
+    #: what of the upstream is read: ``output``, ``status_code`` or ``headers`` of ``tasks.X``
     #: (``None`` when the template reads ``tasks.X`` itself or an unknown attribute)
     attr: Literal["output", "status_code", "headers"] | None
     #: the constant path after ``output`` (``tasks.X.output.results[0].id`` -> ("results", 0, "id"))

@@ -11,6 +11,9 @@ and autoescape off, plus these limits:
 - ``range`` returns at most ``max_range`` items; ``lipsum`` is gone;
 - every call, loop step and intercepted operator checks a deadline of ``max_render_seconds``.
 
+``x.name`` on a JSON object reads the key ``name`` even where ``dict`` has a method of that name
+(``output.items``, ``output.keys``), as the interface checker assumes.
+
 Loops and ``~`` are reached through an AST rewrite before code generation (``For.iter`` and
 ``Concat`` become calls of ``environment.jq_iter`` / ``environment.jq_concat``).
 """
@@ -21,8 +24,7 @@ import re
 import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 from typing import Any
@@ -41,9 +43,10 @@ _TOTAL_FACTOR = 16
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 _SEQUENCES = (str, bytes, list, tuple)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-@dataclass
+@dataclass(slots=True)
 class _Budget:
     deadline: float
     seconds: float
@@ -53,26 +56,38 @@ class _Budget:
 _BUDGET: ContextVar[_Budget | None] = ContextVar("jobqueue_template_budget", default=None)
 
 
-@contextmanager
-def render_budget(env: SandboxEnvironment) -> Iterator[None]:
+class render_budget:  # used like a function: ``with render_budget(env):``
     """Start a render's time and allocation budget (a nested call shares the outer one)."""
-    if _BUDGET.get() is not None:
-        yield
-        return
-    budget = _Budget(
-        deadline=time.monotonic() + env.max_render_seconds,
-        seconds=env.max_render_seconds,
-        left=env.max_output_bytes * _TOTAL_FACTOR,
-    )
-    token = _BUDGET.set(budget)
-    try:
-        yield
-    finally:
-        _BUDGET.reset(token)
+
+    __slots__ = ("env", "token")
+
+    def __init__(self, env: SandboxEnvironment) -> None:
+        self.env = env
+        self.token: Token[_Budget | None] | None = None
+
+    def __enter__(self) -> None:
+        if _BUDGET.get() is None:
+            env = self.env
+            budget = _Budget(
+                deadline=time.monotonic() + env.max_render_seconds,
+                seconds=env.max_render_seconds,
+                left=env.max_output_bytes * _TOTAL_FACTOR,
+            )
+            self.token = _BUDGET.set(budget)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            _BUDGET.reset(self.token)
 
 
 def approx_size(value: Any, limit: int) -> int:
-    """About how many bytes ``value`` takes as text; stops counting past ``limit``."""
+    """About how many bytes ``value`` takes as text; stops counting past ``limit``.
+
+    A container counts one per element (so a long list is refused before it is walked), a string
+    its length; shared references count every time, as they would once serialised.
+    """
+    if not isinstance(value, str | bytes | list | tuple | Mapping):
+        return 1
     total = 0
     stack = [value]
     while stack and total <= limit:
@@ -80,12 +95,14 @@ def approx_size(value: Any, limit: int) -> int:
         if isinstance(item, str | bytes):
             total += len(item)
         elif isinstance(item, list | tuple):
-            stack.extend(item)
+            total += len(item)
+            if total <= limit:
+                stack.extend(item)
         elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        else:
-            total += 1
+            total += len(item)
+            if total <= limit:
+                stack.extend(item.keys())
+                stack.extend(item.values())
     return total
 
 
@@ -143,42 +160,46 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def to_native(self, value: Any) -> Any:
         """A JSON-compatible copy of an expression's value (Undefined raises)."""
-        size = [0]
+        left = [self.max_output_bytes]
+        native = self._native(value, left)
+        if left[0] < 0:
+            raise SecurityError(f"the value exceeds {self.max_output_bytes:,} bytes")
+        return native
 
-        def convert(item: Any) -> Any:
-            self.tick()
-            if isinstance(item, Undefined):
-                item._fail_with_undefined_error()
-            size[0] += len(item) if isinstance(item, str) else 1
-            if size[0] > self.max_output_bytes:
-                raise SecurityError(f"the value exceeds {self.max_output_bytes:,} bytes")
-            if item is None or isinstance(item, bool | int | float):
-                return item
-            if isinstance(item, str):
-                return item if type(item) is str else str(item)
-            if isinstance(item, Mapping):
-                return {_json_key(k): convert(v) for k, v in item.items()}
-            if isinstance(item, Iterable) and not isinstance(item, bytes):
-                return [convert(v) for v in item]
-            raise TypeError(f"a {type(item).__name__} cannot be sent as JSON")
-
-        return convert(value)
+    def _native(self, item: Any, left: list[int]) -> Any:
+        kind = type(item)
+        if kind in _PLAIN:
+            left[0] -= len(item) if kind is str else 1
+            return item
+        if isinstance(item, Undefined):
+            item._fail_with_undefined_error()
+        self.tick()
+        if left[0] < 0:
+            raise SecurityError(f"the value exceeds {self.max_output_bytes:,} bytes")
+        if isinstance(item, Mapping):
+            return {_json_key(k): self._native(v, left) for k, v in item.items()}
+        if isinstance(item, str | bool | int | float):  # subclasses: Markup, IntEnum, ...
+            return self._native(str(item) if isinstance(item, str) else item.real, left)
+        if isinstance(item, Iterable) and not isinstance(item, bytes):
+            out = []
+            for v in item:
+                if type(v) in _PLAIN:
+                    left[0] -= len(v) if type(v) is str else 1
+                    out.append(v)
+                else:
+                    out.append(self._native(v, left))
+            return out
+        raise TypeError(f"a {type(item).__name__} cannot be sent as JSON")
 
     def _compile_template(self, source: str) -> Template | TemplateExpression:
         tree = self.parse(source)
-        body = tree.body
-        if len(body) == 1 and isinstance(body[0], nodes.Output):
-            exprs = [
-                n
-                for n in body[0].nodes
-                if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
-            ]
-            if len(exprs) == 1 and not isinstance(exprs[0], nodes.TemplateData):
-                assign = nodes.Assign(nodes.Name("result", "store"), exprs[0], lineno=1)
-                native = nodes.Template([assign], lineno=1)
-                native.set_environment(self)
-                return TemplateExpression(self.from_string(native), False)
-        return self.from_string(tree)
+        expr = whole_expression(tree)
+        if expr is None:
+            return self.from_string(tree)
+        native = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr)], lineno=1)
+        native.set_lineno(1)
+        native.set_environment(self)
+        return TemplateExpression(self.from_string(native), False)
 
     def _compile_condition(self, source: str) -> TemplateExpression:
         return self.compile_expression(source, undefined_to_none=False)
@@ -240,6 +261,12 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
             self.charge(size, f"{type(owner).__name__}.{name}")
         return super().call(context, obj, *args, **kwargs)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``output.items`` is the key ``items`` of a JSON object, not ``dict.items``."""
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapper = super().wrap_str_format(value)
         if wrapper is not None:
@@ -288,6 +315,19 @@ class _Rewrite(NodeTransformer):
         call.set_lineno(lineno)
         call.set_environment(self.env)
         return call
+
+
+def whole_expression(tree: nodes.Node) -> nodes.Expr | None:
+    """The expression of a template that is exactly one ``{{ }}`` (whitespace around allowed)."""
+    body = getattr(tree, "body", [])
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    exprs = [
+        n for n in body[0].nodes if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
+    ]
+    if len(exprs) == 1 and not isinstance(exprs[0], nodes.TemplateData):
+        return exprs[0]
+    return None
 
 
 def _json_key(key: Any) -> str:
@@ -386,7 +426,7 @@ def _guard_filters(env: SandboxEnvironment) -> None:
         "center": lambda value, width=80: max(len(str(value)), int(width)),
         "indent": indent,
         "format": lambda value, *a, **k: _printf_size(str(value)),
-        "replace": lambda s, old, new, count=None: _replace_size(str(s), old, new, count),
+        "replace": lambda s, old, new, count=None: _replace_size(str(s), str(old), str(new), count),
         "join": lambda value, d="", attribute=None: approx_size(value, cap) + len(d) * len(value),
         "wordwrap": wordwrap,
         "tojson": tojson,

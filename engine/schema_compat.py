@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from engine import schema_memo
 from engine.schema_keywords import check_arrays, check_numbers, check_objects, check_strings
 from engine.schema_shapes import (
     MAX_DEPTH,
@@ -85,8 +86,12 @@ def compare(
     """
     p_root = producer if producer_root is None else producer_root
     c_root = consumer if consumer_root is None else consumer_root
-    reasons = compare_nodes(Node(producer, p_root), Node(consumer, c_root), Ctx(compare_nodes))
-    return Verdict.of(reasons)
+
+    def compute() -> Verdict:
+        ctx = Ctx(compare_nodes)
+        return Verdict.of(compare_nodes(Node(producer, p_root), Node(consumer, c_root), ctx))
+
+    return schema_memo.cached("compare", (producer, consumer, p_root, c_root), None, compute)
 
 
 def _list(value: Any) -> list[Any]:
@@ -284,7 +289,7 @@ def _check_union(alt: Alt, consumer: Node, keyword: str, ctx: Ctx) -> list[Misma
 
 def _check_condition(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
     schema, root = consumer.schema, consumer.root
-    if all(alt.same(k, schema[k]) for k in ("if", "then", "else") if k in schema):
+    if alt.same_group({k: schema[k] for k in ("if", "then", "else") if k in schema}):
         return []
     condition = Node(schema["if"], root)
     if _fits(alt, condition, ctx.via("if")):

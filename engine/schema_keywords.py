@@ -94,13 +94,23 @@ def _num(value: Any) -> str:
 
 
 def _multiple_ok(alt: Alt, raw: Any, integral: bool) -> bool:
+    """Trivial cases only, chosen to hold under jsonschema's float arithmetic too.
+
+    Integers are multiples of 1 and of 1/2**k (division by those is exact); a producer
+    ``multipleOf`` that is an integer multiple of an integral consumer step implies it.
+    """
     step = as_fraction(raw)
     if step is None or step <= 0:
+        return True  # not a valid multipleOf: schema_problems reports it
+    dyadic = step.numerator == 1 and step.denominator & (step.denominator - 1) == 0
+    if integral and dyadic:
         return True
-    if integral and (1 / step).denominator == 1:
-        return True
-    mine = [as_fraction(v) for v in alt.values("multipleOf")]
-    return any(m is not None and m > 0 and (m / step).denominator == 1 for m in mine)
+    if step.denominator != 1:
+        return False
+    return any(
+        isinstance(m, int) and not isinstance(m, bool) and m > 0 and m % step == 0
+        for m in alt.values("multipleOf")
+    )
 
 
 def check_strings(alt: Alt, schema: dict[str, Any], ctx: Ctx) -> list[Mismatch]:
@@ -208,7 +218,7 @@ def check_objects(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
 def _check_required(facts: ObjectFacts, schema: dict[str, Any], ctx: Ctx) -> list[Mismatch]:
     found: list[Mismatch] = []
     for name in _list(schema.get("required")):
-        if name in facts.required:
+        if not isinstance(name, str) or name in facts.required:
             continue
         if facts.possible(name) is False:
             message = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from engine import schema_memo
 from engine.schema_tools import (
     ALL_KINDS,
     Node,
@@ -84,6 +85,12 @@ def lookup_output_path(node: Node, path: tuple[PathPart, ...]) -> tuple[Node | N
 
 
 def _step(node: Node, part: PathPart, depth: int) -> _Step:
+    return schema_memo.cached(
+        "step", (node.schema, node.root), (part, depth), lambda: _step_uncached(node, part, depth)
+    )
+
+
+def _step_uncached(node: Node, part: PathPart, depth: int) -> _Step:
     if depth > MAX_DEPTH:
         return _Step("undecidable", reason="nests allOf/anyOf/$ref too deeply to follow")
     try:
@@ -219,19 +226,32 @@ class InputPosition:
     pointer: str
     reason: str = ""
 
+    def child(self, part: PathPart) -> InputPosition:
+        """The position one step down (``part``: a property name or an item index)."""
+        status, node, suffix, reason = _input_step(self.node, part, 0)
+        return InputPosition(status, node, self.pointer + suffix, reason)
+
 
 def input_position(root: Any, path: tuple[PathPart, ...]) -> InputPosition:
     """Walk ``properties``/``items`` of an input schema down to a position of the body."""
-    node, where = Node(root, root), ""
+    position = InputPosition("found", Node(root, root), "")
     for part in path:
-        status, node, suffix, reason = _input_step(node, part, 0)
-        where += suffix
-        if status != "found":
-            return InputPosition(status, node, where, reason)
-    return InputPosition("found", node, where)
+        position = position.child(part)
+        if position.status != "found":
+            return position
+    return position
 
 
 def _input_step(node: Node, part: PathPart, depth: int) -> tuple[Any, Node, str, str]:
+    return schema_memo.cached(
+        "input_step",
+        (node.schema, node.root),
+        (part, depth),
+        lambda: _input_step_uncached(node, part, depth),
+    )
+
+
+def _input_step_uncached(node: Node, part: PathPart, depth: int) -> tuple[Any, Node, str, str]:
     try:
         node = deref(node)
     except UnresolvedRef as exc:

@@ -105,8 +105,7 @@ class Alt:
         kinds = ALL_KINDS
         for part in self.parts:
             kinds &= own_kinds(part.schema)
-        steps = [as_fraction(v) for v in self.values("multipleOf")]
-        if any(s is not None and s > 0 and s.denominator == 1 for s in steps):
+        if any(_integral_step(v) for v in self.values("multipleOf")):
             kinds -= {"fraction"}
         return kinds
 
@@ -134,6 +133,13 @@ class Alt:
         if text is None or '"$ref"' in text:
             return False
         return any(canonical(v) == text for v in self.values(keyword))
+
+    def same_group(self, keywords: dict[str, Any]) -> bool:
+        """True when one producer part carries all these keywords with these very values."""
+        text = canonical(keywords)
+        if text is None or '"$ref"' in text:
+            return False
+        return any(canonical({k: p.schema.get(k) for k in keywords}) == text for p in self.parts)
 
     def narrowed(self, type_name: str) -> Alt:
         return Alt((*self.parts, Node({"type": type_name}, self.root)), self.root)
@@ -175,6 +181,19 @@ def _product(left: list[tuple[Node, ...]], right: list[tuple[Node, ...]]) -> lis
     if len(left) * len(right) > MAX_ALTERNATIVES:
         raise TooComplex(f"the producer schema has more than {MAX_ALTERNATIVES} alternatives")
     return [a + b for a in left for b in right]
+
+
+def _integral_step(value: Any) -> bool:
+    """A ``multipleOf`` whose multiples are integers even under jsonschema's float arithmetic."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value > 0
+    step = as_fraction(value)  # a float: x / step is exact only for a power of two
+    return (
+        step is not None
+        and step >= 1
+        and step.denominator == 1
+        and step.numerator & (step.numerator - 1) == 0
+    )
 
 
 def _list(value: Any) -> list[Any]:

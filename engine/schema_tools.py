@@ -51,6 +51,7 @@ SCHEMA_FAILURES = (
     AttributeError,
     KeyError,
     IndexError,
+    ArithmeticError,
     RecursionError,
 )
 MAX_REF_HOPS = 32
@@ -90,7 +91,7 @@ def deref(node: Node) -> Node:
         resolver = resolver or resolver_for(node.root)
         try:
             resolved = resolver.lookup(ref)
-        except referencing.exceptions.Unresolvable:
+        except SCHEMA_FAILURES:  # referencing also trips over malformed sibling keywords
             raise UnresolvedRef(ref, "does not point into this schema") from None
         schema, resolver = resolved.contents, resolved.resolver
     raise UnresolvedRef(node.schema.get("$ref"), "loops through other $refs only")
@@ -148,10 +149,11 @@ def type_names(kinds: frozenset[str] | set[str]) -> list[str]:
 
 
 def as_fraction(value: object) -> Fraction | None:
+    """The exact value of a JSON number (a float's binary value, as Python compares it)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+        return Fraction(value)
     except (ValueError, OverflowError):
         return None
 
@@ -222,6 +224,10 @@ def matches(pattern: object, key: str) -> bool | None:
         return re.search(pattern, key) is not None
     except re.error:
         return None
+
+
+def clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def short(value: Any, limit: int = 80) -> str:

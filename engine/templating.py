@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
@@ -24,7 +23,7 @@ from jinja2.parser import Parser
 
 from .errors import JobQueueError, Problem
 from .references import PathPart, Reference
-from .sandbox import SandboxEnvironment, default_environment, render_budget
+from .sandbox import SandboxEnvironment, default_environment, render_budget, whole_expression
 
 __all__ = [
     "SandboxEnvironment",
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 TASK_ATTRIBUTES = frozenset({"output", "status_code", "headers"})
-_MARKERS = ("{{", "{%", "{#")
 
 
 class TemplateError(JobQueueError):
@@ -57,9 +55,10 @@ def is_template(s: str) -> bool:
     return "{{" in s or "{%" in s or "{#" in s
 
 
-def is_whole_expression(s: str) -> bool:
-    """True when ``s`` is exactly one ``{{ expression }}`` (surrounding whitespace allowed)."""
-    return is_template(s) and _analyse(s, False).whole
+def is_whole_expression(s: object) -> bool:
+    """True when ``s`` is a string that is exactly one ``{{ expression }}`` (whitespace around
+    it allowed)."""
+    return isinstance(s, str) and is_template(s) and _analyse(s, False).whole
 
 
 def escape_pointer(key: str) -> str:
@@ -205,8 +204,7 @@ _NOT_NAMES = frozenset({"true", "false", "none", "True", "False", "None", "not"}
 _LOADER_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
-@dataclass(frozen=True, slots=True)
-class _Chain:
+class _Chain(NamedTuple):
     """One maximal ``name.attr[key]...`` chain of a template."""
 
     #: the variable the chain starts from (``None`` when it starts at another expression)
@@ -219,8 +217,7 @@ class _Chain:
     whole: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Shape:
+class _Shape(NamedTuple):
     """A reference without its place: what one template reads, found once per source."""
 
     task: str
@@ -230,8 +227,7 @@ class _Shape:
     dynamic: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     chains: tuple[_Chain, ...] = ()
     refs: tuple[_Shape, ...] = ()
     whole: bool = False
@@ -241,24 +237,26 @@ class _Parsed:
 
 @lru_cache(maxsize=1 << 16)
 def _analyse(source: str, condition: bool) -> _Parsed:
-    chains = None if condition else _fast_chains(source)
+    fast = None if condition else _fast_chains(source)
     error, lineno = None, 1
-    if chains is None:
+    if fast is not None:
+        chains, whole = fast
+    else:
         env = default_environment()
         try:
             tree: nodes.Node = _parse_expression(env, source) if condition else env.parse(source)
         except TemplateSyntaxError as exc:
             return _Parsed(error=exc.message or str(exc), lineno=exc.lineno or 1)
         error, lineno = _unsupported(env, tree)
-        chains = tuple(_ast_chains(tree, None if condition else _whole_expression(tree)))
+        expr = None if condition else whole_expression(tree)
+        chains, whole = tuple(_ast_chains(tree, expr)), expr is not None
     refs = tuple(ref for ref in map(_shape_of, chains) if ref is not None)
-    whole = any(chain.whole for chain in chains)
     return _Parsed(chains=chains, refs=refs, whole=whole, error=error, lineno=lineno)
 
 
-def _fast_chains(source: str) -> tuple[_Chain, ...] | None:
-    """The chains of text with plain ``{{ a.b[0] }}`` paths, found without Jinja's lexer;
-    ``None`` for anything else (which Jinja then parses)."""
+def _fast_chains(source: str) -> tuple[tuple[_Chain, ...], bool] | None:
+    """The chains of text with plain ``{{ a.b[0] }}`` paths, found without Jinja's lexer, and
+    whether the text is one ``{{ }}``; ``None`` for anything else (which Jinja then parses)."""
     pieces = _SIMPLE.split(source)
     if len(pieces) == 1:
         return None
@@ -276,7 +274,7 @@ def _fast_chains(source: str) -> tuple[_Chain, ...] | None:
         for attr, number, single, double in _PART_RE.findall(path, root.end()):
             parts.append(attr or (int(number) if number else single or double))
         chains.append(_Chain(root=root.group(), parts=tuple(parts), callee=False, whole=whole))
-    return tuple(chains)
+    return tuple(chains), whole
 
 
 def _parse_expression(env: SandboxEnvironment, source: str) -> nodes.Expr:
@@ -298,18 +296,6 @@ def _unsupported(env: SandboxEnvironment, tree: nodes.Node) -> tuple[str | None,
         if isinstance(node, _LOADER_NODES):
             return "extends, include and import are not available in job templates", node.lineno
     return None, 1
-
-
-def _whole_expression(tree: nodes.Node) -> nodes.Expr | None:
-    body = getattr(tree, "body", [])
-    if len(body) != 1 or not isinstance(body[0], nodes.Output):
-        return None
-    exprs = [
-        n for n in body[0].nodes if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
-    ]
-    if len(exprs) == 1 and not isinstance(exprs[0], nodes.TemplateData):
-        return exprs[0]
-    return None
 
 
 def _leaves(

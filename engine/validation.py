@@ -19,9 +19,9 @@ import orjson
 
 from schemas.jobs import JobSpec, TaskSpec
 
-from . import contracts
+from . import contracts, schema_memo
 from .errors import JobInvalid, Problem
-from .graph import GraphResult, build_graph, known_names, topological_order
+from .graph import GraphResult, NameHints, build_graph, topological_order
 from .templating import escape_pointer, is_template, syntax_problems
 
 Schema = dict[str, Any] | bool | None
@@ -89,7 +89,8 @@ def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        with schema_memo.scope():
+            yield
     finally:
         if enabled:
             gc.enable()
@@ -128,11 +129,11 @@ class _Resolver:
                 input_schema=self._valid(iface.input_schema, f"{where}/input_schema", None),
                 output_schema=self._valid(iface.output_schema, f"{where}/output_schema", None),
             )
-        names = sorted(known)
+        hints = NameHints(known)
         for i, task in enumerate(spec.tasks):
             iface = known.get(task.interface) if task.interface is not None else None
             if task.interface is not None and iface is None:
-                self.problems.append(_unknown_interface(task, i, names))
+                self.problems.append(_unknown_interface(task, i, hints))
             self.schemas.setdefault(task.name, self._task_schemas(task, i, iface))
 
     def _task_schemas(
@@ -168,15 +169,16 @@ class _Resolver:
         return schemas.input_schema if kind == "input" else schemas.output_schema
 
 
-def _unknown_interface(task: TaskSpec, index: int, names: list[str]) -> Problem:
+def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
+    name = task.interface or ""
     return Problem(
         code="unknown_interface",
         task=task.name,
         location=f"/tasks/{index}/interface",
-        message=f"task {task.name!r} names the interface {task.interface!r}, which is neither"
-        " stored nor defined under the job's interfaces",
-        expected=known_names(task.interface or "", names),
-        actual=task.interface,
+        message=f"task {task.name!r} names the interface {name!r}, which is neither stored nor"
+        f" defined under the job's interfaces{hints.hint(name)}",
+        expected=hints.expected(name),
+        actual=name,
     )
 
 

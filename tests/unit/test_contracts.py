@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from jsonschema import Draft7Validator
@@ -610,7 +610,7 @@ def ref(
     body_path: tuple[Any, ...] | None,
     *,
     task: str = "search",
-    attr: str = "output",
+    attr: Literal["output", "status_code", "headers"] = "output",
     whole: bool = True,
     dynamic: bool = False,
     pointer: str | None = None,
@@ -621,7 +621,7 @@ def ref(
         task=task,
         attr=attr,
         path=path,
-        pointer=pointer,  # type: ignore[arg-type]
+        pointer=pointer,
         body_path=body_path,
         whole=whole,
         dynamic=dynamic,
@@ -980,3 +980,38 @@ def test_validators_are_cached_by_schema_json() -> None:
 def test_long_messages_are_clipped() -> None:
     [error] = validate_instance({"type": "object"}, list(range(1000)))
     assert len(error["message"]) <= 400
+
+
+def test_single_expression_with_a_filter_is_undecidable_not_a_string() -> None:
+    body = {"ids": "{{ tasks.search.output.hits | map(attribute='id') | list }}", "n": 1}
+    errors, warnings = run(body, [ref(("hits",), ("ids",), whole=False)])
+    assert errors == []
+    [warning] = warnings
+    assert (warning.code, warning.location) == ("undecidable_compatibility", "/tasks/1/body/ids")
+    assert "run time" in warning.message
+
+
+def test_no_body_when_the_input_schema_rejects_null() -> None:
+    errors, _ = run(None, [], input_schema={"type": "object"})
+    [error] = errors
+    assert (error.code, error.location, error.expected) == (
+        "invalid_input_literal",
+        "/tasks/1/body",
+        "object",
+    )
+    assert run(None, [], input_schema={"type": ["object", "null"]}) == ([], [])
+
+
+def test_required_names_through_allof_and_anyof() -> None:
+    schema = {
+        "allOf": [{"required": ["a"]}],
+        "anyOf": [{"required": ["b", "c"]}, {"required": ["b"]}],
+        "definitions": {"x": {"required": ["d"]}},
+        "oneOf": [{"$ref": "#/definitions/x"}],
+    }
+    errors, _ = run({"z": "{{ tasks.search.output.name }}"}, [], input_schema=schema)
+    assert sorted(e.expected for e in errors if e.code == "missing_input_property") == [
+        "a",
+        "b",
+        "d",
+    ]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from engine.contracts import compare
+from engine.contracts import compare, resolve_output_path, schema_problems, validate_instance
 
 KEYS = ["a", "b", "c"]
 SCALARS = st.one_of(
@@ -244,3 +244,13 @@ JSON = st.recursive(
 @given(producer=JSON, consumer=JSON)
 def test_compare_never_raises(producer: Any, consumer: Any) -> None:
     assert compare(producer, consumer).status in ("compatible", "incompatible", "undecidable")
+
+
+@SETTINGS
+@given(
+    schema=JSON, instance=SMALL_JSON, path=st.lists(st.sampled_from(["a", "b", 0, 1]), max_size=3)
+)
+def test_the_other_entry_points_never_raise(schema: Any, instance: Any, path: list[Any]) -> None:
+    assert resolve_output_path(schema, tuple(path)).status in ("found", "missing", "undecidable")
+    assert all(p.code == "invalid_schema" for p in schema_problems(schema, location="", task=None))
+    assert isinstance(validate_instance(schema, instance), list)

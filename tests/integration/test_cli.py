@@ -1,0 +1,643 @@
+"""The ``jobqueue`` command line (SPEC section 8): help, validate, run, submit, jobs, serve,
+worker, db upgrade, demo, and the README's ``uvicorn api.main:app`` quickstart.
+
+In-process commands go through typer's test runner; where a real process matters (a server, a
+worker receiving SIGTERM, the console script's exit code, a fresh working directory) the test
+starts one with :class:`Proc`, always on 127.0.0.1, and waits by polling, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from tests.support.demo_server import DemoServer
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "workflows"
+BIN = Path(sys.executable).parent
+JOB_ID = re.compile(r"\bj_[0-9A-HJKMNP-TV-Z]{26}\b")
+SCHEMA_TABLES = {"jobs", "tasks", "attempts", "alembic_version"}
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def poll(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05) -> T:
+    """``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+def script(name: str) -> str:
+    """A console script of the environment running the tests (``jobqueue``, ``uvicorn``)."""
+    path = BIN / name
+    assert path.exists(), f"{path} is missing: is the package installed in this environment?"
+    return str(path)
+
+
+def env_for(db: Path | None, **settings: str) -> dict[str, str]:
+    """The environment of a child process: no JOBQUEUE_* of the shell, these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQUEUE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if db is not None:
+        env["JOBQUEUE_DB_URL"] = f"sqlite+aiosqlite:///{db}"
+    env.update(settings)
+    return env
+
+
+def tables(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}
+
+
+class Proc:
+    """A child process whose output goes to a log file; stopped (then killed) on exit."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path, cwd: Path = ROOT):
+        self.args = args
+        self.log = log
+        self._log_file = log.open("wb")
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def wait_http_ok(self, url: str, timeout: float = 30.0) -> None:
+        def answered() -> bool:
+            if self.popen.poll() is not None:
+                raise AssertionError(
+                    f"{self.args[0]} exited with {self.popen.returncode}:\n{self.output()}"
+                )
+            try:
+                return httpx.get(url, timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        poll(answered, timeout=timeout, what=f"{url} answering 200")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self._log_file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Server(Proc):
+    """``jobqueue serve`` on a free port of 127.0.0.1; ``url`` is its base URL."""
+
+    def __init__(self, tmp_path: Path, db: Path, **settings: str) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = env_for(db, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true", JOBQUEUE_POLL_INTERVAL="0.05")
+        env.update(settings)
+        args = [script("jobqueue"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        super().__init__(args, env=env, log=tmp_path / f"serve-{port}.log")
+
+    def __enter__(self) -> Self:
+        try:
+            self.wait_http_ok(f"{self.url}/healthz")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+
+def invoke(*args: str) -> Result:
+    """Run ``jobqueue ARGS`` in this process; an exception other than the exit fails the test."""
+    result = CliRunner().invoke(app, list(args), prog_name="jobqueue")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"jobqueue {' '.join(args)} raised:\n{result.output}") from (
+            result.exception
+        )
+    return result
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def position(text: str, line_marker: str, token: str) -> tuple[int, int]:
+    """1-based (line, column) of ``token`` on the first line containing ``line_marker``."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line_marker in line:
+            return number, line.index(token) + 1
+    raise AssertionError(f"{line_marker!r} is not in the text")
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoServer]:
+    with DemoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """In-process commands on a database of this test's own, private targets allowed."""
+    monkeypatch.setenv("JOBQUEUE_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("JOBQUEUE_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("JOBQUEUE_POLL_INTERVAL", "0.05")
+    return tmp_path
+
+
+def search_workflow(tmp_path: Path, base_url: str) -> Path:
+    """One task, no upstream reference (so no warning): GET /search?q={{ params.query }}."""
+    return write(
+        tmp_path / "search.yaml",
+        f"""\
+name: cli-search
+params:
+  base_url: {base_url}
+  query: cats
+  limit: 5
+tasks:
+  - name: search
+    url: "{{{{ params.base_url }}}}/search"
+    params:
+      q: "{{{{ params.query }}}}"
+      limit: "{{{{ params.limit }}}}"
+""",
+    )
+
+
+def closed_port_workflow(tmp_path: Path) -> Path:
+    """A task against 127.0.0.1:9 (nothing listens there), one attempt: the job fails."""
+    return write(
+        tmp_path / "closed.yaml",
+        """\
+name: cli-closed-port
+tasks:
+  - name: unreachable
+    url: http://127.0.0.1:9/nothing
+    max_attempts: 1
+    timeout_sec: 5
+""",
+    )
+
+
+# --------------------------------------------------------------------------- --help
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(("jobqueue", *p)))
+def test_help_gives_an_example(path: tuple[str, ...]) -> None:
+    result = invoke(*path, "--help")
+
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output, result.output
+
+
+def test_every_documented_command_exists() -> None:
+    paths = set(_command_paths())
+    for command in ("serve", "worker", "run", "submit", "validate", "demo"):
+        assert (command,) in paths
+    assert ("db", "upgrade") in paths
+    for command in ("list", "show", "result", "cancel", "retry"):
+        assert ("jobs", command) in paths
+
+
+# --------------------------------------------------------------------------- validate
+
+BROKEN_DAG = """\
+name: broken
+params:
+  base_url: http://127.0.0.1:9
+tasks:
+  - name: a
+    url: "{{ params.base_url }}/a"
+    depends_on: [c]
+  - name: b
+    url: "{{ params.base_url }}/b"
+    depends_on: [a, ghost]
+  - name: c
+    url: "{{ params.base_url }}/c"
+    depends_on: [b]
+  - name: d
+    url: "{{ params.base_url }}/d/{{ params.x "
+"""
+
+
+def test_validate_a_valid_file(cli_env: Path) -> None:
+    result = invoke("validate", str(EXAMPLES / "retry_backoff.yaml"))
+
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout
+    assert "error" not in result.stdout
+
+
+def test_validate_reports_every_problem_at_its_line_and_column(cli_env: Path) -> None:
+    path = write(cli_env / "broken.yaml", BROKEN_DAG)
+    expected = {
+        "cycle": position(BROKEN_DAG, "depends_on: [c]", "c]"),
+        "unknown_dependency": position(BROKEN_DAG, "ghost", "ghost"),
+        "template_syntax": position(BROKEN_DAG, "{{ params.x ", '"'),
+    }
+
+    result = invoke("validate", str(path))
+
+    assert result.exit_code == 1, result.output
+    for code, (line, column) in expected.items():
+        pattern = rf"^error {re.escape(str(path))}:{line}:{column}: {code}\b"
+        assert re.search(pattern, result.stdout, re.MULTILINE), (code, result.stdout)
+    assert "ghost" in result.stdout
+    assert "a -> b -> c -> a" in result.stdout
+
+
+def test_validate_names_the_task_of_each_problem(cli_env: Path) -> None:
+    """README: ``x.yaml:42:9: invalid_field [task enrich] at /tasks/1/body/ids: ...``."""
+    path = write(cli_env / "broken.yaml", BROKEN_DAG)
+
+    result = invoke("validate", str(path))
+
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.stdout.splitlines() if "unknown_dependency" in x)
+    assert "unknown_dependency [task b]" in line, line
+
+
+def test_validate_duplicate_key_is_reported_at_its_line(cli_env: Path) -> None:
+    text = """\
+name: dup
+tasks:
+  - name: a
+    url: http://127.0.0.1:9/a
+    method: GET
+    method: POST
+"""
+    path = write(cli_env / "dup.yaml", text)
+    line, column = position(text, "method: POST", "method")
+
+    result = invoke("validate", str(path))
+
+    assert result.exit_code == 1, result.output
+    assert f"{path}:{line}:{column}: " in result.stdout, result.stdout
+    assert "duplicate key 'method'" in result.stdout
+
+
+BAD_INDENT = """\
+name: bad-indent
+tasks:
+  - name: a
+     url: http://127.0.0.1:9/a
+"""
+
+
+def test_validate_broken_yaml_is_a_message_with_its_line_not_a_traceback(cli_env: Path) -> None:
+    path = write(cli_env / "bad.yaml", BAD_INDENT)
+    line, column = position(BAD_INDENT, "url:", ":")
+
+    result = invoke("validate", str(path))
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert f"{path}:{line}:{column}: invalid_yaml: mapping values" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_validate_broken_yaml_in_a_real_process(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.yaml", BAD_INDENT)
+    line, column = position(BAD_INDENT, "url:", ":")
+
+    done = subprocess.run(
+        [script("jobqueue"), "validate", str(path)],
+        env=env_for(tmp_path / "v.db"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{path}:{line}:{column}: invalid_yaml" in done.stdout, done.stdout
+
+
+# --------------------------------------------------------------------------- run
+
+
+def test_run_exits_0_when_the_job_succeeds(cli_env: Path, demo: DemoServer) -> None:
+    result = invoke("run", str(search_workflow(cli_env, demo.base_url)))
+
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"job {JOB_ID.pattern} succeeded", result.stdout), result.stdout
+
+
+def test_run_exits_1_when_the_job_fails(cli_env: Path) -> None:
+    result = invoke("run", str(closed_port_workflow(cli_env)))
+
+    assert result.exit_code == 1, result.output
+    assert re.search(rf"job {JOB_ID.pattern} failed", result.stdout), result.stdout
+
+
+def test_run_json_prints_the_result_document(cli_env: Path, demo: DemoServer) -> None:
+    result = invoke("run", str(search_workflow(cli_env, demo.base_url)), "--json")
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "succeeded"
+    assert JOB_ID.fullmatch(document["job_id"])
+    assert document["tasks"]["search"]["status"] == "succeeded"
+    assert document["tasks"]["search"]["response_body"]["query"] == "cats"
+
+
+def test_run_json_of_a_failing_job(cli_env: Path) -> None:
+    result = invoke("run", str(closed_port_workflow(cli_env)), "--json")
+
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "failed"
+    assert document["tasks"]["unreachable"]["status"] == "failed"
+    assert document["tasks"]["unreachable"]["attempts"] == 1
+
+
+def test_run_json_keeps_stdout_a_json_document_when_there_are_warnings(
+    cli_env: Path, demo: DemoServer
+) -> None:
+    """Validation warnings must not land in the middle of ``--json`` output (``| jq``)."""
+    result = invoke(
+        "run",
+        str(EXAMPLES / "fan_out_fan_in.yaml"),
+        "--json",
+        "--param",
+        f"base_url={demo.base_url}",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert "unchecked_reference" in result.stderr
+
+
+def test_run_param_overrides_a_param(cli_env: Path, demo: DemoServer) -> None:
+    path = search_workflow(cli_env, demo.base_url)
+
+    result = invoke("run", str(path), "--json", "--param", "query=dogs", "-p", "limit=2")
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)["tasks"]["search"]["response_body"]
+    assert body["query"] == "dogs"
+    assert body["count"] == 2
+
+
+def test_run_param_is_refused_for_the_single_call_form(cli_env: Path) -> None:
+    path = write(cli_env / "single.yaml", "method: GET\nurl: http://127.0.0.1:9/x\n")
+
+    result = invoke("run", str(path), "--param", "query=dogs")
+
+    assert result.exit_code == 1, result.output
+    assert "--param needs the DAG form" in result.stdout
+
+
+def test_run_malformed_param_is_a_usage_error(cli_env: Path) -> None:
+    result = invoke("run", str(closed_port_workflow(cli_env)), "--param", "no-equals-sign")
+
+    assert result.exit_code == 2, result.output
+    assert "KEY=VALUE" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("make", "code"), [("ok", 0), ("closed", 1)])
+def test_run_exit_code_of_a_real_process(
+    tmp_path: Path, demo: DemoServer, make: str, code: int
+) -> None:
+    path = (
+        search_workflow(tmp_path, demo.base_url) if make == "ok" else closed_port_workflow(tmp_path)
+    )
+    env = env_for(tmp_path / "run.db", JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true")
+
+    done = subprocess.run(
+        [script("jobqueue"), "run", str(path), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == code, done
+    assert json.loads(done.stdout)["status"] == ("succeeded" if code == 0 else "failed")
+
+
+# --------------------------------------------------------------------------- server commands
+
+
+def test_jobs_command_against_no_server_is_a_message(tmp_path: Path) -> None:
+    result = invoke("jobs", "list", "--server", f"http://127.0.0.1:{free_port()}")
+
+    assert result.exit_code == 2, result.output
+    assert "cannot reach" in result.stderr
+
+
+@pytest.mark.slow
+def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: DemoServer) -> None:
+    with Server(tmp_path, tmp_path / "server.db") as server:
+        url = server.url
+        submitted = invoke(
+            "submit",
+            str(EXAMPLES / "fan_out_fan_in.yaml"),
+            "--server",
+            url,
+            "--wait",
+            "--param",
+            f"base_url={demo.base_url}",
+        )
+        assert submitted.exit_code == 0, submitted.output + server.output()
+        found = re.search(rf"submitted ({JOB_ID.pattern})", submitted.stdout)
+        assert found, submitted.stdout
+        job_id = found.group(1)
+        assert f"job {job_id} succeeded" in submitted.stdout
+
+        listed = invoke("jobs", "list", "--server", url)
+        assert listed.exit_code == 0, listed.output
+        assert job_id in [item["job_id"] for item in json.loads(listed.stdout)["items"]]
+
+        shown = invoke("jobs", "show", job_id, "--server", url)
+        assert shown.exit_code == 0, shown.output
+        detail = json.loads(shown.stdout)
+        assert detail["job_id"] == job_id and detail["status"] == "succeeded"
+        assert len(detail["tasks"]) == 5
+
+        result = invoke("jobs", "result", job_id, "--server", url)
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        assert document["job_id"] == job_id
+        assert document["tasks"]["aggregate"]["response_body"]["n"] == 3
+
+        canceled = invoke("jobs", "cancel", job_id, "--server", url)
+        assert canceled.exit_code == 1, canceled.output
+        assert "409" in canceled.stderr and "already ended" in canceled.stderr
+
+        retried = invoke("jobs", "retry", job_id, "--server", url)
+        assert retried.exit_code == 1, retried.output
+        assert "409" in retried.stderr and "only failed or canceled" in retried.stderr
+
+        # an invalid workflow: the server's 422 report, printed with the file's lines
+        broken = write(tmp_path / "broken.yaml", BROKEN_DAG)
+        rejected = invoke("submit", str(broken), "--server", url)
+        assert rejected.exit_code == 1, rejected.output
+        line, column = position(BROKEN_DAG, "ghost", "ghost")
+        assert f"{broken}:{line}:{column}: unknown_dependency" in rejected.stdout
+
+
+@pytest.mark.slow
+def test_worker_process_runs_jobs_and_stops_on_sigterm(tmp_path: Path, demo: DemoServer) -> None:
+    db = tmp_path / "shared.db"
+    grace = 2.0
+    with Server(tmp_path, db, JOBQUEUE_EMBEDDED_WORKER="false") as server:
+        api = f"{server.url}/api/v1"
+        created = httpx.post(
+            f"{api}/jobs", json={"method": "GET", "url": demo.url("/search?q=cats")}, timeout=10
+        )
+        assert created.status_code == 201, created.text
+        job_id = created.json()["job_id"]
+        # nothing runs it yet: the server has no worker
+        assert httpx.get(f"{api}/jobs/{job_id}", timeout=10).json()["status"] == "queued"
+
+        env = env_for(
+            db,
+            JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true",
+            JOBQUEUE_POLL_INTERVAL="0.05",
+            JOBQUEUE_SHUTDOWN_GRACE=str(grace),
+        )
+        with Proc([script("jobqueue"), "worker"], env=env, log=tmp_path / "worker.log") as worker:
+
+            def ended() -> dict[str, Any] | None:
+                assert worker.popen.poll() is None, worker.output()
+                job: dict[str, Any] = httpx.get(f"{api}/jobs/{job_id}", timeout=10).json()
+                return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+            job = poll(ended, timeout=20, what=f"job {job_id} run by the worker process")
+            assert job["status"] == "succeeded", job
+
+            worker.popen.send_signal(signal.SIGTERM)
+            try:
+                code = worker.popen.wait(timeout=grace + 10)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the worker did not exit after SIGTERM:\n{worker.output()}")
+            assert code == 0, worker.output()
+
+
+@pytest.mark.slow
+def test_uvicorn_quickstart_in_a_fresh_directory(tmp_path: Path, demo: DemoServer) -> None:
+    """README: ``uvicorn api.main:app`` creates/upgrades ./data/jobqueue.db by itself."""
+    workdir = tmp_path / "fresh"
+    workdir.mkdir()
+    port = free_port()
+    env = env_for(None, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true")
+    args = [script("uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    with Proc(args, env=env, log=tmp_path / "uvicorn.log", cwd=workdir) as server:
+        base = f"http://127.0.0.1:{port}"
+        server.wait_http_ok(f"{base}/healthz")
+        created = httpx.post(
+            f"{base}/api/v1/jobs",
+            json={"method": "GET", "url": demo.url("/search?q=cats"), "tags": ["quickstart"]},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        job_id = created.json()["job_id"]
+
+        db = workdir / "data" / "jobqueue.db"
+        assert db.is_file(), server.output()
+        assert tables(db) >= SCHEMA_TABLES
+
+        def ended() -> dict[str, Any] | None:
+            job: dict[str, Any] = httpx.get(f"{base}/api/v1/jobs/{job_id}", timeout=10).json()
+            return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+        assert poll(ended, timeout=20, what="the quickstart job")["status"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_demo_command_runs_the_quickstart_workflow(tmp_path: Path) -> None:
+    """``jobqueue demo``: starts the demo API itself and runs search_enrich_notify.yaml."""
+    port = free_port()
+    done = subprocess.run(
+        [script("jobqueue"), "demo", "--port", str(port)],
+        env=env_for(tmp_path / "demo.db", JOBQUEUE_POLL_INTERVAL="0.05"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(rf"job {JOB_ID.pattern} succeeded", done.stdout), done.stdout
+
+
+# --------------------------------------------------------------------------- db upgrade
+
+
+def test_db_upgrade_creates_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    db = tmp_path / "fresh.db"
+    monkeypatch.setenv("JOBQUEUE_DB_URL", f"sqlite+aiosqlite:///{db}")
+
+    result = invoke("db", "upgrade")
+
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.stdout
+    assert tables(db) >= SCHEMA_TABLES
+    again = invoke("db", "upgrade")
+    assert again.exit_code == 0, again.output
