@@ -1,10 +1,13 @@
 """Which HTTP transport should the executor use? Measure, don't assume.
 
-``python -m benchmarks.transport_compare [--requests N] [--concurrency 1 32] [--loop uvloop]``
+``python -m benchmarks.transport_compare [--requests N] [--rounds R] [--concurrency 1 32]
+[--loop uvloop]``
 
 Starts the test target (``tests/integration/target_server.py``) in its own process on
-127.0.0.1, then sends ``GET /json`` through each variant at each concurrency and prints
-requests/s and the ratio to the production executor:
+127.0.0.1, then sends ``GET /json`` through each variant at each concurrency, in interleaved
+rounds, and prints per cell the median and best requests/s, the ratio of medians to the
+production executor, and the client's CPU microseconds per request (which, unlike req/s, barely
+moves when other processes share the machine):
 
 * ``executor aiohttp``: ``create_executor(kind="aiohttp")``, the production default;
 * ``executor httpx``: ``create_executor(kind="httpx")`` over httpx's own pooled transport;
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -113,8 +117,14 @@ VARIANTS: dict[str, Callable[[int], Sender]] = {
 }
 
 
-async def _drive(send: Callable[[], Awaitable[int]], concurrency: int, requests: int) -> float:
-    """Seconds for ``requests`` calls made by ``concurrency`` coroutines; non-200 is an error."""
+async def _drive(
+    send: Callable[[], Awaitable[int]], concurrency: int, requests: int
+) -> tuple[float, float]:
+    """(wall, client CPU) seconds for ``requests`` calls by ``concurrency`` coroutines.
+
+    A non-200 answer is an error. CPU time is this process's: unlike wall time it barely moves
+    when other processes share the machine, so it shows each client's cost per request.
+    """
     remaining = requests
 
     async def worker() -> None:
@@ -125,20 +135,20 @@ async def _drive(send: Callable[[], Awaitable[int]], concurrency: int, requests:
             if status != 200:
                 raise RuntimeError(f"target answered {status}")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-async def measure(variant: str, url: str, concurrency: int, requests: int) -> float:
-    """Requests/s of one variant at one concurrency, after a warm-up that fills the pool."""
+async def measure(variant: str, url: str, concurrency: int, requests: int) -> Sample:
+    """One variant at one concurrency, after a warm-up that fills the pool."""
     sender = VARIANTS[variant](concurrency)
     try:
         await _drive(lambda: sender.get(url), concurrency, max(concurrency * 4, 50))
-        elapsed = await _drive(lambda: sender.get(url), concurrency, requests)
+        wall, cpu = await _drive(lambda: sender.get(url), concurrency, requests)
     finally:
         await sender.aclose()
-    return requests / elapsed
+    return Sample(rps=requests / wall, cpu_us=cpu / requests * 1e6)
 
 
 @contextlib.contextmanager
@@ -165,19 +175,28 @@ def target_process() -> Iterator[str]:
         process.stdout.close()
 
 
-Samples = dict[tuple[str, int], list[float]]
+@dataclass(frozen=True)
+class Sample:
+    #: requests per second (wall clock)
+    rps: float
+    #: client CPU microseconds per request
+    cpu_us: float
+
+
+Samples = dict[tuple[str, int], list[Sample]]
 
 
 async def compare(url: str, concurrencies: list[int], requests: int, rounds: int) -> Samples:
-    """req/s of every variant at every concurrency, ``rounds`` times, variants interleaved."""
+    """Every variant at every concurrency, ``rounds`` times, variants interleaved."""
     samples: Samples = {}
     for round_no in range(1, rounds + 1):
         for variant in VARIANTS:
             for concurrency in concurrencies:
-                rps = await measure(variant, url, concurrency, requests)
-                samples.setdefault((variant, concurrency), []).append(rps)
+                sample = await measure(variant, url, concurrency, requests)
+                samples.setdefault((variant, concurrency), []).append(sample)
                 print(
-                    f"  round {round_no}: {variant:<24} c={concurrency:<3} {rps:8,.0f} req/s",
+                    f"  round {round_no}: {variant:<24} c={concurrency:<3} "
+                    f"{sample.rps:8,.0f} req/s {sample.cpu_us:6,.0f} CPU us/req",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -185,17 +204,20 @@ async def compare(url: str, concurrencies: list[int], requests: int, rounds: int
 
 
 def report(samples: Samples, concurrencies: list[int]) -> str:
-    """Median and best req/s per cell; ratio = median / executor aiohttp's median."""
-    head = "".join(f"{f'c={c} median':>14}{'best':>9}{'ratio':>7}" for c in concurrencies)
-    lines = [f"{'variant':<26}{head}"]
+    """Per cell: median and best req/s, ratio of medians to executor aiohttp's, CPU us/req."""
+    head = "".join(
+        f"{f'c={c} median':>14}{'best':>8}{'ratio':>7}{'cpu us':>8}" for c in concurrencies
+    )
+    lines = [f"{'variant':<25}{head}"]
     for variant in VARIANTS:
         cells = ""
         for c in concurrencies:
-            figures = samples[variant, c]
-            median = statistics.median(figures)
-            base = statistics.median(samples["executor aiohttp", c])
-            cells += f"{median:>14,.0f}{max(figures):>9,.0f}{median / base:>7.2f}"
-        lines.append(f"{variant:<26}{cells}")
+            rps = [s.rps for s in samples[variant, c]]
+            base = statistics.median(s.rps for s in samples["executor aiohttp", c])
+            cpu = statistics.median(s.cpu_us for s in samples[variant, c])
+            median = statistics.median(rps)
+            cells += f"{median:>14,.0f}{max(rps):>8,.0f}{median / base:>7.2f}{cpu:>8,.0f}"
+        lines.append(f"{variant:<25}{cells}")
     return "\n".join(lines)
 
 

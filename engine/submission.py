@@ -13,8 +13,7 @@ from schemas.jobs import JobSpec, TaskSpec
 
 from .states import JobStatus, TaskStatus
 from .store.ops import NewJob
-from .templating import is_template
-from .validation import ValidatedJob
+from .validation import ValidatedJob, has_template
 
 
 def new_job_id() -> str:
@@ -23,16 +22,6 @@ def new_job_id() -> str:
 
 def request_hash(document: Any) -> str:
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False
 
 
 def _retry_value(task: TaskSpec, job: JobSpec, field: str) -> Any:
@@ -93,7 +82,7 @@ def build_rows(
                 "spec": _task_spec(task, job, validated, position),
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
-                "templated": _has_template([task.url, task.headers, task.params, task.body]),
+                "templated": has_template([task.url, task.headers, task.params, task.body]),
                 "attempt": 0,
                 "tries": 0,
                 "max_attempts": _retry_value(task, job, "max_attempts") or 1,

@@ -2,14 +2,20 @@
 not assumed.
 
 Why aiohttp: on this 2-core machine httpx's default ``AsyncClient`` pool does a few hundred
-requests/s and slows down as concurrency grows; httpx over ``httpx-aiohttp``'s transport does
-about five times that, and raw aiohttp about 2.7 times more again (``benchmarks/
-transport_compare.py`` prints the figures). So the production executor is raw aiohttp: one
-``ClientSession`` per worker process, a ``TCPConnector`` sized to ``JOBQUEUE_CONCURRENCY``,
-keep-alive, and a resolver that enforces the target policy and pins each connection to the
-address it checked. The httpx executor takes any ``httpx.AsyncBaseTransport`` so unit tests
-can see the exact outgoing request; everything but the hop itself (deadline, redirects, body
-cap and parsing, header defaults) is shared code, so both behave the same.
+requests/s and gets slower as concurrency grows; httpx over ``httpx-aiohttp``'s transport does
+several times that, and raw aiohttp more again (``python -m benchmarks.transport_compare``
+prints the figures for both executors and the bare clients). So the production executor is raw
+aiohttp: one ``ClientSession`` per worker process, a ``TCPConnector`` sized to
+``JOBQUEUE_CONCURRENCY``, keep-alive, and a resolver that enforces the target policy and pins
+each connection to the address it checked. The httpx executor takes any
+``httpx.AsyncBaseTransport`` so unit tests can see the exact outgoing request (respx,
+``httpx.MockTransport``); it checks targets before sending but cannot pin the connection.
+Everything but the hop itself (deadline, redirects, header defaults, body cap and parsing) is
+shared code in ``base.py``, so both executors put the same bytes on the wire and return equal
+responses.
+
+An executor belongs to the event loop of its first ``send`` (aiohttp sessions are loop-bound);
+``aclose()`` it on that loop.
 
 Errors: an attempt either returns an :class:`HttpResponse` (any status) or raises::
 

@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from engine.http.base import BaseExecutor, Hop, describe_exception
-from engine.http.messages import HttpError, HttpResponse
-from engine.http.ssrf import Resolver, TargetPolicy, check_addresses, parse_ip
+from engine.http.base import BaseExecutor, Hop, RawResponse, describe_exception
+from engine.http.codec import response_headers
+from engine.http.messages import HttpError
+from engine.http.ssrf import Resolver, TargetPolicy, check_addresses
 from engine.http.urls import describe_target
 
 _READ_CHUNK = 1 << 16
@@ -103,14 +104,13 @@ class AiohttpExecutor(BaseExecutor):
                 cookie_jar=aiohttp.DummyCookieJar(),  # jobs must not share cookies
                 timeout=aiohttp.ClientTimeout(total=None),  # the deadline is BaseExecutor's
                 trust_env=False,  # a proxy would connect to an address we never checked
+                skip_auto_headers=_NO_AUTO_HEADERS,
                 auto_decompress=True,
             )
         return self._session
 
-    async def _send_once(self, hop: Hop) -> HttpResponse:
-        host = hop.url.raw_host or ""
-        if parse_ip(host) is not None:
-            check_addresses(host, [host], self.target_policy)
+    async def _send_once(self, hop: Hop) -> RawResponse:
+        self._check_literal(hop.url.raw_host or "")  # names are checked by GuardedResolver
         session = self._client()
         try:
             async with session.request(
@@ -119,12 +119,11 @@ class AiohttpExecutor(BaseExecutor):
                 headers=hop.headers,
                 data=hop.content,
                 allow_redirects=False,
-                skip_auto_headers=_NO_AUTO_HEADERS,
             ) as resp:
                 data = await self._read(resp)
                 if len(data) > self.max_body_bytes:
                     resp.close()  # the rest stays unread: close, never pool this connection
-                return self._response(resp.status, list(resp.headers.items()), data)
+                return RawResponse(resp.status, response_headers(resp.headers.items()), data)
         except HttpError:
             raise
         except TimeoutError as exc:

@@ -1,8 +1,9 @@
 """What both executors share: request preparation, the attempt deadline, redirects, the cap.
 
 A subclass implements only ``_send_once`` (one hop, no redirects: check the target, send, read
-at most ``max_body_bytes + 1`` bytes, map its library's errors onto :class:`HttpError`), so the
-two transports cannot drift apart in anything but speed.
+at most ``max_body_bytes + 1`` bytes, map its library's errors onto :class:`HttpError`) and
+returns a :class:`RawResponse`; everything else is here, so the two transports cannot drift
+apart in anything but speed.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import asyncio
 import base64
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
 from yarl import URL
 
-from engine.http.codec import decode_body, encode_body, request_headers, response_headers
+from engine.http.codec import decode_body, encode_body, request_headers
 from engine.http.messages import HttpError, HttpRequest, HttpResponse
-from engine.http.ssrf import TargetPolicy
+from engine.http.ssrf import TargetPolicy, check_addresses, parse_ip
 from engine.http.urls import describe_target, merge_url_params, origin, parse_target_url
 
 MAX_REDIRECTS = 10
@@ -46,6 +47,16 @@ class Hop:
     url: URL
     headers: dict[str, str]
     content: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """One hop's answer before decoding: ``data`` holds at most ``max_body_bytes + 1`` bytes."""
+
+    status: int
+    #: as :func:`~engine.http.codec.response_headers` gives them
+    headers: dict[str, str]
+    data: bytes | bytearray
 
 
 def prepare(request: HttpRequest) -> Hop:
@@ -102,6 +113,8 @@ class BaseExecutor(ABC):
             raise ValueError("max_body_bytes must be >= 0")
         self.max_body_bytes = max_body_bytes
         self.target_policy = target_policy
+        #: IP literal -> "" (allowed) or why it is blocked; the policy never changes
+        self._literal_verdicts: dict[str, str] = {}
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request``; return the response or raise :class:`HttpError`.
@@ -114,43 +127,60 @@ class BaseExecutor(ABC):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(request.timeout):
-                response = await self._follow(hop, follow=request.follow_redirects)
+                raw = await self._follow(hop, follow=request.follow_redirects)
         except TimeoutError as exc:
             raise HttpError(
                 "timeout",
                 f"{hop.method} {describe_target(hop.url)}: no complete response within "
                 f"{request.timeout:g} s",
             ) from exc
-        return replace(response, duration_ms=(time.perf_counter() - started) * 1000)
+        return self._response(raw, duration_ms=(time.perf_counter() - started) * 1000)
 
-    async def _follow(self, hop: Hop, *, follow: bool) -> HttpResponse:
+    async def _follow(self, hop: Hop, *, follow: bool) -> RawResponse:
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._send_once(hop)
-            location = response.headers.get("location")
-            if not (follow and response.status_code in REDIRECT_STATUSES and location):
-                return response
-            hop = redirect_hop(hop, response.status_code, location)
+            raw = await self._send_once(hop)
+            location = raw.headers.get("location")
+            if not (follow and raw.status in REDIRECT_STATUSES and location):
+                return raw
+            hop = redirect_hop(hop, raw.status, location)
         raise HttpError("invalid_request", f"more than {MAX_REDIRECTS} redirects")
 
     @abstractmethod
-    async def _send_once(self, hop: Hop) -> HttpResponse:
-        """Send one hop, no redirects; return it via :meth:`_response`."""
+    async def _send_once(self, hop: Hop) -> RawResponse:
+        """Send one hop, no redirects; read at most ``max_body_bytes + 1`` bytes of body."""
 
-    def _response(
-        self, status: int, headers: list[tuple[str, str]], data: bytes | bytearray
-    ) -> HttpResponse:
-        """Build the response from the bytes read (``max_body_bytes + 1`` at most)."""
+    def _check_literal(self, host: str) -> bool:
+        """Check ``host`` if it is an IP literal (verdicts cached); ``False`` if it is a name."""
+        verdict = self._literal_verdicts.get(host)
+        if verdict is None:
+            if parse_ip(host) is None:
+                return False
+            try:
+                check_addresses(host, [host], self.target_policy)
+                verdict = ""
+            except HttpError as exc:
+                verdict = exc.message
+            if len(self._literal_verdicts) >= 4096:
+                self._literal_verdicts.clear()
+            self._literal_verdicts[host] = verdict
+        if verdict:
+            raise HttpError("blocked", verdict)
+        return True
+
+    def _response(self, raw: RawResponse, *, duration_ms: float) -> HttpResponse:
+        """The response from the bytes read: cut at the cap, decoded."""
+        data = raw.data
         truncated = len(data) > self.max_body_bytes
-        kept = bytes(data[: self.max_body_bytes])
-        joined = response_headers(headers)
-        body, is_base64 = decode_body(kept, joined.get("content-type"), truncated=truncated)
+        kept = bytes(data[: self.max_body_bytes] if truncated else data)
+        content_type = raw.headers.get("content-type")
+        body, is_base64 = decode_body(kept, content_type, truncated=truncated)
         return HttpResponse(
-            status_code=status,
-            headers=joined,
+            status_code=raw.status,
+            headers=raw.headers,
             body=body,
             truncated=truncated,
             size=len(kept),
-            duration_ms=0.0,
+            duration_ms=duration_ms,
             body_base64=is_base64,
         )
 

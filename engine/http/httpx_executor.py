@@ -14,14 +14,17 @@ nowhere; IP literals and ``allowed_hosts`` names are still checked).
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import cast
 
 import httpx
 from yarl import URL
 
-from engine.http.base import BaseExecutor, Hop, describe_exception
-from engine.http.messages import HttpError, HttpResponse
-from engine.http.ssrf import Resolver, TargetPolicy, check_addresses, parse_ip, system_resolve
+from engine.http.base import BaseExecutor, Hop, RawResponse, describe_exception
+from engine.http.codec import response_headers
+from engine.http.messages import HttpError
+from engine.http.ssrf import Resolver, TargetPolicy, check_addresses, system_resolve
 from engine.http.urls import describe_target
 
 
@@ -52,8 +55,7 @@ class HttpxExecutor(BaseExecutor):
     async def _check_target(self, url: URL) -> None:
         host = url.raw_host or ""
         policy = self.target_policy
-        if parse_ip(host) is not None:
-            check_addresses(host, [host], policy)
+        if self._check_literal(host):
             return
         if self._skip_dns and (not policy.allowed_hosts or policy.host_allowed(host)):
             return
@@ -63,7 +65,7 @@ class HttpxExecutor(BaseExecutor):
             raise HttpError("network", f"cannot resolve host {host!r}: {exc}") from exc
         check_addresses(host, addresses, policy)
 
-    async def _send_once(self, hop: Hop) -> HttpResponse:
+    async def _send_once(self, hop: Hop) -> RawResponse:
         await self._check_target(hop.url)
         request = httpx.Request(
             hop.method, str(hop.url), headers=list(hop.headers.items()), content=hop.content
@@ -81,13 +83,15 @@ class HttpxExecutor(BaseExecutor):
             raise HttpError("invalid_request", f"{where}: {describe_exception(exc)}") from exc
         except (httpx.RequestError, OSError) as exc:
             raise HttpError("network", f"{where}: {describe_exception(exc)}") from exc
-        return self._response(response.status_code, list(response.headers.multi_items()), data)
+        headers = response_headers(response.headers.multi_items())
+        return RawResponse(response.status_code, headers, data)
 
     async def _read(self, response: httpx.Response) -> bytearray:
         """At most ``max_body_bytes + 1`` decoded bytes: one more says "truncated"."""
         limit = self.max_body_bytes + 1
         data = bytearray()
-        async with aclosing(response.aiter_bytes()) as chunks:
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        async with aclosing(chunks):
             async for chunk in chunks:
                 data += chunk
                 if len(data) >= limit:

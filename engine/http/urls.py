@@ -95,7 +95,7 @@ def parse_target_url(raw: str | URL) -> URL:
         raise HttpError("invalid_request", "URL has no host")
     if _NUMERIC_HOST.match(host) and not _CANONICAL_IPV4.match(host.rstrip(".")):
         raise HttpError("invalid_request", f"host {host!r} is not a canonical IPv4 address")
-    return url.with_fragment(None)
+    return url.with_fragment(None) if url.raw_fragment else url
 
 
 def origin(url: URL) -> tuple[str, str | None, int | None]:

@@ -51,6 +51,7 @@ from typing import Self
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 _CHUNK = b"x" * 65536
 
@@ -125,7 +126,7 @@ _ENTRY = web.RequestKey("entry", RecordedRequest)
 
 
 @web.middleware
-async def _recorder(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def _recorder(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[_STATE]
     entry = RecordedRequest(
         method=request.method,
@@ -143,11 +144,8 @@ async def _recorder(request: web.Request, handler: web.Handler) -> web.StreamRes
         response = await handler(request)
         outcome = "ok"
         return response
-    except asyncio.CancelledError:
-        outcome = "cancelled"
-        raise
-    except (ConnectionResetError, BrokenPipeError):
-        outcome = "cancelled"
+    except (asyncio.CancelledError, ConnectionResetError, BrokenPipeError):
+        outcome = "cancelled"  # the client went away
         raise
     finally:
         state.leave(entry, outcome)
@@ -410,10 +408,10 @@ async def _serve_forever(port: int, record: bool) -> None:
     await site.start()
     print(f"READY http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
     loop = asyncio.get_running_loop()
-    stopped = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stopped.done() or stopped.set_result(None))
+    stopped = asyncio.Event()
+    loop.add_reader(sys.stdin.fileno(), stopped.set)
     try:
-        await stopped
+        await stopped.wait()
     finally:
         loop.remove_reader(sys.stdin.fileno())
         await runner.cleanup()
@@ -424,14 +422,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-record", action="store_true", help="keep no request log")
     args = parser.parse_args()
+    serve = _serve_forever(args.port, not args.no_record)
     try:
-        import uvloop  # optional speed-up, for benchmarks
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(_serve_forever(args.port, not args.no_record))
+        try:
+            import uvloop  # optional speed-up, for benchmarks
+        except ImportError:
+            asyncio.run(serve)
+        else:
+            uvloop.run(serve)
     except KeyboardInterrupt:
         pass
 

@@ -4,15 +4,18 @@ and the pure functions (query merging, Retry-After, the target policy)."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 import respx
 
+import engine.http
 from engine.http import (
     AddressClass,
     Executor,
@@ -25,6 +28,7 @@ from engine.http import (
     merge_url_params,
     retry_after_seconds,
 )
+from engine.http.aiohttp_executor import GuardedResolver
 
 PUBLIC_IP = "93.184.215.14"
 DNS: dict[str, list[str]] = {
@@ -34,7 +38,7 @@ DNS: dict[str, list[str]] = {
     "rebind.evil.test": [PUBLIC_IP, "10.0.0.5"],
     "loop.evil.test": ["::ffff:127.0.0.1"],
 }
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx.Request], Any]  # may also be async (respx's router)
 
 
 async def fake_dns(host: str) -> Sequence[str]:
@@ -134,7 +138,7 @@ async def test_caller_headers_override_defaults_whatever_their_case() -> None:
 
 
 async def test_no_body_for_none_and_header_none_dropped() -> None:
-    _, sent = await send_one(req(headers={"X-Gone": None}), httpx.Response(200))  # type: ignore[dict-item]
+    _, sent = await send_one(req(headers={"X-Gone": None}), httpx.Response(200))
     assert sent.content == b""
     assert "content-type" not in sent.headers
     assert "x-gone" not in sent.headers
@@ -170,7 +174,7 @@ async def test_httpx_own_params_would_drop_the_url_query_but_ours_does_not() -> 
     ],
 )
 async def test_invalid_requests_are_rejected_before_sending(
-    fields: dict[str, object], message: str
+    fields: dict[str, Any], message: str
 ) -> None:
     recorder = Recorder()
     executor = make_executor(recorder)
@@ -609,3 +613,35 @@ def test_retry_after_defaults_to_the_current_time() -> None:
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=600), usegmt=True)
     seconds = retry_after_seconds({"Retry-After": later})
     assert seconds is not None and 590 < seconds <= 600
+
+
+# --- the aiohttp executor's resolver and the public surface --------------------------------
+
+
+async def test_guarded_resolver_returns_only_checked_addresses() -> None:
+    resolver = GuardedResolver(DEFAULT, fake_dns)
+    results = await resolver.resolve("other.example.net", 443, socket.AF_UNSPEC)
+    assert [(r["host"], r["port"], r["family"]) for r in results] == [
+        ("151.101.1.69", 443, socket.AF_INET),
+        ("2606:4700::1111", 443, socket.AF_INET6),
+    ]
+    only_v4 = await resolver.resolve("other.example.net", 443, socket.AF_INET)
+    assert [r["host"] for r in only_v4] == ["151.101.1.69"]
+    with pytest.raises(HttpError, match=r"10\.0\.0\.5 \(private\)") as info:
+        await resolver.resolve("rebind.evil.test", 443, socket.AF_UNSPEC)
+    assert info.value.kind == "blocked"
+    await resolver.close()
+
+
+def test_public_surface() -> None:
+    assert set(engine.http.__all__) >= {
+        "Executor",
+        "HttpError",
+        "HttpRequest",
+        "HttpResponse",
+        "TargetPolicy",
+        "create_executor",
+        "merge_url_params",
+        "retry_after_seconds",
+    }
+    assert all(hasattr(engine.http, name) for name in engine.http.__all__)
