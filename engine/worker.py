@@ -44,10 +44,16 @@ class Worker:
             templates=SandboxEnvironment(max_output_bytes=config.max_template_output_bytes),
         )
         self._stop = asyncio.Event()
+        #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain
         self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        #: tasks whose HTTP call is in flight: these hold the JOBQUEUE_CONCURRENCY slots (an
+        #: outcome waiting for its commit does not, so the next claim rides the same commit)
+        self._calls: set[int] = set()
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
         self._idle = asyncio.Event()
         self._idle.set()
+        #: while calls run, claim only once this many slots are free (fewer, larger claims)
+        self._claim_batch = max(1, config.concurrency // 4)
         #: why the worker stopped on its own (a helper task died), else None
         self.failure: str | None = None
 
@@ -102,8 +108,12 @@ class Worker:
 
     async def _claim_loop(self, burst: bool) -> None:
         while not self._stop.is_set():
-            free = self.config.concurrency - len(self._running)
+            free = self.config.concurrency - len(self._calls)
             claimed: list[ClaimedTask] = []
+            if 0 < free < self._claim_batch and self._calls:
+                # Busy: let a few slots free up so one claim statement serves several tasks.
+                await self._wait_for_slot(self._claim_batch)
+                continue
             if free > 0:
                 claimed = await self.store.write(
                     ClaimOp(worker=self.name, limit=free, lease_seconds=self.config.lease_seconds)
@@ -111,19 +121,23 @@ class Worker:
                 for task in claimed:
                     self._start(task)
             if claimed and len(claimed) == free:
-                await self._wait_for_slot()
+                await self._wait_for_slot(1)
                 continue
             if burst and not self._running and not claimed and await self._nothing_queued():
                 return
             await self.store.wakeup.wait(await self._sleep_time())
 
-    async def _wait_for_slot(self) -> None:
-        if len(self._running) >= self.config.concurrency:
+    async def _wait_for_slot(self, wanted: int) -> None:
+        """Until ``wanted`` slots are free, or a wake-up / the poll interval says look again."""
+        while self.config.concurrency - len(self._calls) < wanted and not self._stop.is_set():
             self._idle.clear()
-            await self._idle.wait()
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.config.poll_interval)
+            except TimeoutError:
+                return
 
     async def _sleep_time(self) -> float:
-        if len(self._running) >= self.config.concurrency:
+        if len(self._calls) >= self.config.concurrency:
             return self.config.poll_interval
         async with self.store.read() as conn:
             due = await next_due(conn)
@@ -139,10 +153,18 @@ class Worker:
     def _start(self, task: ClaimedTask) -> None:
         runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
         self._running[task.id] = (task.attempt, runner)
+        self._calls.add(task.id)
+
+    def _free_slot(self, task_id: int) -> None:
+        if task_id in self._calls:
+            self._calls.discard(task_id)
+            self._idle.set()
+            self.store.wakeup.notify()
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
             outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
+            self._free_slot(task.id)
             await self.store.write(CompleteOp(outcome))
         except asyncio.CancelledError:
             raise
@@ -150,8 +172,7 @@ class Worker:
             log.exception("task %s of job %s crashed its attempt", task.name, task.job_id)
         finally:
             self._running.pop(task.id, None)
-            self._idle.set()
-            self.store.wakeup.notify()
+            self._free_slot(task.id)
 
     async def _load_context(self, task: ClaimedTask) -> dict[str, Any]:
         async with self.store.read() as conn:
