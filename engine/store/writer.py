@@ -50,6 +50,7 @@ class BatchWriter:
         self._on_wake = on_wake
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -64,6 +65,9 @@ class BatchWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     async def run(self, op: WriteOp[T]) -> T:
         if self._task is None:
@@ -113,9 +117,16 @@ class BatchWriter:
         if not fut.done():
             fut.set_result(result)
 
+    async def _connection(self) -> AsyncConnection:
+        """The writer keeps one connection: a pool checkout per batch is measurable."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = await self._engine.connect()
+        return self._conn
+
     async def _transaction(self, ops: list[WriteOp[Any]]) -> list[Any]:
         results: list[Any] = []
-        async with self._engine.begin() as conn:
+        conn = await self._connection()
+        async with conn.begin():
             start = 0
             while start < len(ops):
                 cls = type(ops[start])
