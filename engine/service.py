@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from .http import Executor, TargetPolicy, create_executor
 from .store import Store
 from .store.maintenance import CancelOp, RetryJobOp
 from .store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
-from .store.ops import SubmitOp, Submitted
+from .store.ops import Dispatch, NewJob, SubmitOp, Submitted
 from .store.reads import (
     JobFilter,
     attempt_rows,
@@ -32,6 +33,7 @@ from .store.reads import (
     master_rows,
     task_rows,
 )
+from .store.records import ClaimedTask
 from .submission import build_rows, request_hash
 from .validation import InterfaceSchemas, ValidatedJob, validate_job
 from .worker import Worker
@@ -111,13 +113,35 @@ class Engine:
             idempotency_key=idempotency_key,
             document_hash=digest,
         )
-        done: Submitted = await self.store.write(SubmitOp(rows))
+        done = await self._write_submission(rows)
         return SubmitResult(
             job_id=done.job_id,
             status=done.status,
             existing=done.existing,
             warnings=[w.to_dict() for w in validated.warnings],
         )
+
+    async def _write_submission(self, rows: NewJob) -> Submitted:
+        """Commit the job; an idle worker of this process takes its ready tasks in the same
+        transaction (direct dispatch) when it has free slots and no backlog is waiting."""
+        worker = next((w for w in self._workers if w.alive), None)
+        now = time.time()
+        ready = sum(
+            1 for t in rows.tasks if t["status"] == "queued" and t["next_attempt_at"] <= now
+        )
+        reserved = worker.reserve(ready) if worker is not None else 0
+        if worker is None or reserved == 0:
+            return await self.store.write(SubmitOp(rows))
+        dispatch = Dispatch(
+            worker=worker.name, limit=reserved, lease_seconds=self.config.lease_seconds
+        )
+        claimed: Sequence[ClaimedTask] = ()
+        try:
+            done = await self.store.write(SubmitOp(rows, dispatch))
+            claimed = done.claimed
+            return done
+        finally:
+            worker.adopt(claimed, reserved)
 
     # --- reads ----------------------------------------------------------------------------
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:

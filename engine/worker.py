@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ulid import ULID
@@ -54,6 +55,11 @@ class Worker:
         self._idle.set()
         #: while calls run, claim only once this many slots are free (fewer, larger claims)
         self._claim_batch = max(1, config.concurrency // 4)
+        #: slots promised to submissions being committed with direct dispatch
+        self._reserved = 0
+        #: the last claim found fewer due tasks than it could take: no backlog waits, so a new
+        #: job may go straight to this worker without jumping the queue
+        self._drained = False
         #: why the worker stopped on its own (a helper task died), else None
         self.failure: str | None = None
 
@@ -73,6 +79,25 @@ class Worker:
     @property
     def running_count(self) -> int:
         return len(self._running)
+
+    def _free(self) -> int:
+        return self.config.concurrency - len(self._calls) - self._reserved
+
+    def reserve(self, wanted: int) -> int:
+        """Promise up to ``wanted`` slots to a submission (direct dispatch); 0 when busy."""
+        if self._stop.is_set() or not self._drained or wanted <= 0:
+            return 0
+        granted = max(0, min(wanted, self._free()))
+        self._reserved += granted
+        return granted
+
+    def adopt(self, claimed: Sequence[ClaimedTask], reserved: int) -> None:
+        """Start the tasks a submission claimed for this worker; release the rest."""
+        self._reserved -= reserved
+        for task in claimed:
+            self._start(task)
+        if len(claimed) < reserved:
+            self.store.wakeup.notify()
 
     # --- main loop -----------------------------------------------------------------------
     async def run(self, *, burst: bool = False) -> None:
@@ -108,7 +133,7 @@ class Worker:
 
     async def _claim_loop(self, burst: bool) -> None:
         while not self._stop.is_set():
-            free = self.config.concurrency - len(self._calls)
+            free = self._free()
             claimed: list[ClaimedTask] = []
             if 0 < free < self._claim_batch and self._calls:
                 # Busy: let a few slots free up so one claim statement serves several tasks.
@@ -118,6 +143,7 @@ class Worker:
                 claimed = await self.store.write(
                     ClaimOp(worker=self.name, limit=free, lease_seconds=self.config.lease_seconds)
                 )
+                self._drained = len(claimed) < free
                 for task in claimed:
                     self._start(task)
             if claimed and len(claimed) == free:
@@ -125,19 +151,19 @@ class Worker:
                 continue
             if burst and not self._running and not claimed and await self._nothing_queued():
                 return
-            await self.store.wakeup.wait(await self._sleep_time())
+            await self.store.wakeup.wait(await self._sleep_time(len(claimed)))
 
     async def _wait_for_slot(self, wanted: int) -> None:
         """Until ``wanted`` slots are free, or a wake-up / the poll interval says look again."""
-        while self.config.concurrency - len(self._calls) < wanted and not self._stop.is_set():
+        while self._free() < wanted and not self._stop.is_set():
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), self.config.poll_interval)
             except TimeoutError:
                 return
 
-    async def _sleep_time(self) -> float:
-        if len(self._calls) >= self.config.concurrency:
+    async def _sleep_time(self, claimed: int) -> float:
+        if claimed or self._free() <= 0:
             return self.config.poll_interval
         async with self.store.read() as conn:
             due = await next_due(conn)
