@@ -6,8 +6,9 @@ so that downstream tasks are promoted or skipped, and the job is finished, in th
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,34 +58,29 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
     ids = sorted(set(job_ids))
     if not ids:
         return False
+    shapes = await _shapes(conn, ids)
     rows = (
         await conn.execute(
-            select(
-                tasks.c.id,
-                tasks.c.job_id,
-                tasks.c.name,
-                tasks.c.status,
-                tasks.c.upstream,
-                tasks.c.trigger_rule,
-                tasks.c.skip_reason,
-                tasks.c.ttl_seconds,
-            ).where(tasks.c.job_id.in_(ids))
+            select(tasks.c.id, tasks.c.job_id, tasks.c.status, tasks.c.skip_reason).where(
+                tasks.c.job_id.in_(ids)
+            )
         )
     ).all()
     per_job: dict[str, list[TaskState]] = defaultdict(list)
     ttl: dict[int, float | None] = {}
     for row in rows:
+        shape = shapes[row.job_id][row.id]
         per_job[row.job_id].append(
             TaskState(
                 id=row.id,
-                name=row.name,
+                name=shape.name,
                 status=TaskStatus(row.status),
-                upstream=tuple(row.upstream or ()),
-                trigger_rule=TriggerRule(row.trigger_rule),
+                upstream=shape.upstream,
+                trigger_rule=shape.trigger_rule,
                 skip_reason=row.skip_reason,
             )
         )
-        ttl[row.id] = row.ttl_seconds
+        ttl[row.id] = shape.ttl_seconds
     queue: list[int] = []
     skip: list[int] = []
     finished: dict[str, JobStatus] = {}
@@ -111,6 +107,50 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
     if finished:
         await finish_jobs(conn, finished, now)
     return bool(queue)
+
+
+@dataclass(frozen=True)
+class _TaskShape:
+    """What never changes about a task once its job is stored."""
+
+    name: str
+    upstream: tuple[str, ...]
+    trigger_rule: TriggerRule
+    ttl_seconds: float | None
+
+
+#: job id -> task id -> shape. Jobs are immutable in shape and their ids globally unique, so a
+#: bounded process-wide cache is safe; it spares a big DAG re-reading (and re-parsing) its
+#: graph on every batch of outcomes.
+_SHAPES: OrderedDict[str, dict[int, _TaskShape]] = OrderedDict()
+_SHAPES_MAX = 256
+
+
+async def _shapes(conn: AsyncConnection, job_ids: list[str]) -> dict[str, dict[int, _TaskShape]]:
+    found = {j: _SHAPES[j] for j in job_ids if j in _SHAPES}
+    missing = [j for j in job_ids if j not in found]
+    if missing:
+        rows = await conn.execute(
+            select(
+                tasks.c.id,
+                tasks.c.job_id,
+                tasks.c.name,
+                tasks.c.upstream,
+                tasks.c.trigger_rule,
+                tasks.c.ttl_seconds,
+            ).where(tasks.c.job_id.in_(missing))
+        )
+        for row in rows:
+            found.setdefault(row.job_id, {})[row.id] = _TaskShape(
+                row.name, tuple(row.upstream or ()), TriggerRule(row.trigger_rule), row.ttl_seconds
+            )
+        for job_id in missing:
+            _SHAPES[job_id] = found.setdefault(job_id, {})
+    for job_id in job_ids:
+        _SHAPES.move_to_end(job_id)
+    while len(_SHAPES) > _SHAPES_MAX:
+        _SHAPES.popitem(last=False)
+    return found
 
 
 def is_terminal_job(status: str) -> bool:
