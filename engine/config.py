@@ -29,6 +29,9 @@ class EngineConfig:
     http_client: str = "aiohttp"
     #: how often a worker checks whether its running tasks were canceled by another process
     cancel_check_interval: float = 0.5
+    #: how often an idle worker checks (with one ``stat``) whether another process committed
+    #: to its SQLite file; 0 turns the check off and leaves only the poll interval
+    change_check_interval: float = 0.005
     write_batch_max: int = 512
     max_template_output_bytes: int = 1_048_576
     secret_header_names: frozenset[str] = field(default_factory=frozenset)

@@ -25,6 +25,7 @@ from .http import Executor
 from .sandbox import SandboxEnvironment
 from .states import TaskStatus
 from .store import Store
+from .store.dialects import FileChangeWatch
 from .store.maintenance import ReapOp
 from .store.ops import ClaimOp, CompleteOp, HandBackOp, HeartbeatOp
 from .store.reads import next_due, render_inputs, running_states
@@ -107,6 +108,11 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+        watch = self.store.engines.change_watch()
+        if watch is not None and self.config.change_check_interval > 0:
+            helpers.append(
+                asyncio.create_task(self._watch_commits(watch), name="jobqueue-commit-watch")
+            )
         monitor = asyncio.create_task(self._monitor(helpers), name="jobqueue-monitor")
         try:
             await self._claim_loop(burst)
@@ -239,6 +245,14 @@ class Worker:
                 if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
             ]
             self.interrupt(stale)
+
+    async def _watch_commits(self, watch: FileChangeWatch) -> None:
+        """Wake the claim loop when another process commits (jobs submitted to another API
+        process on the same SQLite file) instead of waiting for the poll interval."""
+        while True:
+            await asyncio.sleep(self.config.change_check_interval)
+            if self._free() > 0 and watch.changed():
+                self.store.wakeup.notify()
 
     async def _reaper(self) -> None:
         while True:

@@ -37,6 +37,33 @@ def loads_json(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+class FileChangeWatch:
+    """Tells whether another process committed to a SQLite database, without a query.
+
+    SQLite has no notification channel. In WAL mode every commit, from any process, writes to
+    the ``-wal`` file, so a change of its size or modification time (an ``os.stat``, about a
+    microsecond) means "look again". Checkpoints reset the file: also a change, also harmless.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._wal = database.with_name(database.name + "-wal")
+        self._last: tuple[int, int] | None = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self._wal.stat()
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    def changed(self) -> bool:
+        stamp = self._stamp()
+        if stamp == self._last:
+            return False
+        self._last = stamp
+        return True
+
+
 @dataclass(frozen=True)
 class Engines:
     """The engines of one database: ``writer`` takes write transactions, ``reader`` reads."""
@@ -44,6 +71,12 @@ class Engines:
     name: str
     writer: AsyncEngine
     reader: AsyncEngine
+    #: the SQLite file, for :class:`FileChangeWatch` (None for in-memory and other databases)
+    sqlite_file: Path | None = None
+
+    def change_watch(self) -> FileChangeWatch | None:
+        """A cheap cross-process "something was committed" check, where the database has one."""
+        return FileChangeWatch(self.sqlite_file) if self.sqlite_file is not None else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,8 +106,10 @@ def _sqlite_engines(url: str, synchronous: str, pool_size: int) -> Engines:
     if synchronous not in SYNCHRONOUS_LEVELS:
         raise ValueError(f"JOBQUEUE_SQLITE_SYNCHRONOUS must be one of {sorted(SYNCHRONOUS_LEVELS)}")
     database = make_url(url).database
+    sqlite_file = None
     if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file = Path(database).expanduser().resolve()
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {
         "json_serializer": dumps_json,
         "json_deserializer": loads_json,
@@ -84,7 +119,7 @@ def _sqlite_engines(url: str, synchronous: str, pool_size: int) -> Engines:
     reader = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
     _configure_sqlite(writer, synchronous, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, synchronous, begin=None)
-    return Engines("sqlite", writer, reader)
+    return Engines("sqlite", writer, reader, sqlite_file)
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, begin: str | None) -> None:

@@ -313,3 +313,20 @@ async def test_sqlite_synchronous_setting_applies(
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() > 0
     finally:
         await engine.close()
+
+
+async def test_commit_in_another_process_wakes_the_worker(
+    db_url: str, target_server: TargetServer
+) -> None:
+    """Two engines on one file stand in for two processes; the poll alone would take 60 s."""
+    worker_side = await Engine.open(make_config(db_url, poll_interval=60.0))
+    api_side = await Engine.open(make_config(db_url))
+    try:
+        worker_side.start_worker()
+        first = await submit(worker_side, {"url": target_server.url("/json?first=1")})
+        await job_ends(worker_side, first)  # the worker has run and gone back to waiting
+        job_id = await submit(api_side, {"url": target_server.url("/json")})
+        assert (await job_ends(api_side, job_id, timeout=10))["status"] == "succeeded"
+    finally:
+        await worker_side.close()
+        await api_side.close()
