@@ -91,6 +91,10 @@ def build_rows(
                 "next_attempt_at": start if root else None,
                 "ready_at": start if root else None,
                 "expires_at": start + ttl if root and ttl is not None else None,
+                # set by direct dispatch; every row carries every key (one executemany)
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "started_at": None,
             }
         )
     interfaces = sorted(
@@ -109,6 +113,7 @@ def build_rows(
             "scheduled_at": job.scheduled_at.timestamp() if job.scheduled_at else None,
             "ttl_seconds": job.ttl_seconds,
             "created_at": now,
+            "started_at": None,
             "idempotency_key": idempotency_key,
             "request_hash": document_hash,
             "warnings": [w.to_dict() for w in validated.warnings],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,3 +331,24 @@ async def test_commit_in_another_process_wakes_the_worker(
     finally:
         await worker_side.close()
         await api_side.close()
+
+
+async def test_burst_of_submissions_runs_each_task_once(
+    running: Engine, target_server: TargetServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Concurrent submissions share commits; some go straight to the idle worker (direct
+    dispatch), others through the queue. Every job runs exactly once, no batch falls apart."""
+    warm = await submit(running, {"url": target_server.url("/json?warm=1")})
+    await job_ends(running, warm)  # the worker is idle with nothing queued: it takes directly
+    docs = [{"url": target_server.url(f"/json?i={i}")} for i in range(120)]
+    docs += [
+        {"tasks": [{"name": "a", "url": target_server.url(f"/json?d={i}")}]} for i in range(30)
+    ]
+    ids = await asyncio.gather(*(submit(running, d) for d in docs))
+    for job_id in ids:
+        assert (await job_ends(running, job_id))["status"] == "succeeded"
+    async with running.store.read() as conn:
+        attempts_per_task = (await conn.execute(select(tasks.c.attempt))).scalars().all()
+    assert set(attempts_per_task) == {1}
+    assert len(target_server.requests) == 151
+    assert not [r for r in caplog.records if "batch of" in r.getMessage()]
