@@ -96,7 +96,7 @@ class BatchWriter:
                 if not live[0][1].done():
                     live[0][1].set_exception(exc)
                 return
-            log.warning("a batch of %d writes failed (%r); applying them one by one", len(live), exc)
+            log.warning("a batch of %d writes failed (%r); applying each alone", len(live), exc)
             for op, fut in live:
                 await self._single(op, fut)
             return
