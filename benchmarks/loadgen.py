@@ -148,7 +148,7 @@ async def _any_with_status(api: Api, status: str) -> bool:
     return bool(body.get("items"))
 
 
-async def wait_drained(api: Api, timeout: float, interval: float = 0.02) -> float:
+async def wait_drained(api: Api, timeout: float, interval: float = 0.05) -> float:
     """Wait until no job is queued or running; returns the epoch time it was seen drained."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

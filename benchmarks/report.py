@@ -173,3 +173,7 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
