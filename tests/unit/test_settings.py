@@ -1,0 +1,62 @@
+"""JOBQUEUE_* environment variables reach the engine's configuration."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from api.settings import Settings
+
+
+def test_every_engine_setting_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        "JOBQUEUE_DB_URL": "sqlite+aiosqlite:///./x.db",
+        "JOBQUEUE_CONCURRENCY": "32",
+        "JOBQUEUE_POLL_INTERVAL": "0.05",
+        "JOBQUEUE_DEFAULT_TIMEOUT": "7.5",
+        "JOBQUEUE_RESULT_MAX_BYTES": "1000",
+        "JOBQUEUE_EMBEDDED_WORKER": "false",
+        "JOBQUEUE_LEASE_SECONDS": "12",
+        "JOBQUEUE_REAPER_INTERVAL": "3",
+        "JOBQUEUE_MAX_RESCUES": "5",
+        "JOBQUEUE_SHUTDOWN_GRACE": "4",
+        "JOBQUEUE_SQLITE_SYNCHRONOUS": "normal",
+        "JOBQUEUE_ALLOWED_HOSTS": "api.example.org, 10.0.0.0/8",
+        "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
+        "JOBQUEUE_HTTP_CLIENT": "httpx",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    config = settings.engine_config()
+    assert settings.embedded_worker is False
+    assert config.db_url == "sqlite+aiosqlite:///./x.db"
+    assert (config.concurrency, config.poll_interval, config.default_timeout) == (32, 0.05, 7.5)
+    assert (config.result_max_bytes, config.lease_seconds, config.reaper_interval) == (1000, 12, 3)
+    assert (config.max_rescues, config.shutdown_grace) == (5, 4)
+    assert config.sqlite_synchronous == "NORMAL"
+    assert config.allowed_hosts == ("api.example.org", "10.0.0.0/8")
+    assert config.allow_private_networks is True
+    assert config.http_client == "httpx"
+
+
+def test_defaults_match_the_spec() -> None:
+    config = Settings().engine_config()
+    assert config.db_url == "sqlite+aiosqlite:///./data/jobqueue.db"
+    assert (config.concurrency, config.poll_interval, config.default_timeout) == (4, 0.3, 30)
+    assert (config.result_max_bytes, config.lease_seconds, config.reaper_interval) == (
+        1_048_576,
+        30,
+        30,
+    )
+    assert (config.max_rescues, config.shutdown_grace, config.sqlite_synchronous) == (3, 20, "FULL")
+    assert config.allowed_hosts == () and config.allow_private_networks is False
+    assert Settings().embedded_worker is True
+
+
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBQUEUE_SQLITE_SYNCHRONOUS", "SOMETIMES")
+    with pytest.raises(ValidationError):
+        Settings()
