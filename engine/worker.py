@@ -22,14 +22,15 @@ from ulid import ULID
 from .attempt import AttemptSettings, run_attempt
 from .config import EngineConfig
 from .http import Executor
+from .render_cache import RenderCache
 from .sandbox import SandboxEnvironment
 from .states import TaskStatus
 from .store import Store
 from .store.dialects import FileChangeWatch
 from .store.maintenance import ReapOp
-from .store.ops import ClaimOp, CompleteOp, HandBackOp, HeartbeatOp
+from .store.ops import ClaimOp, CompleteOp, Dispatch, HandBackOp, HeartbeatOp
 from .store.reads import next_due, render_inputs, running_states
-from .store.records import ClaimedTask
+from .store.records import ClaimedTask, Outcome
 
 log = logging.getLogger("jobqueue.worker")
 
@@ -61,8 +62,11 @@ class Worker:
         #: the last claim found fewer due tasks than it could take: no backlog waits, so a new
         #: job may go straight to this worker without jumping the queue
         self._drained = False
+        #: the claim loop woke while all free slots were reserved, and so claimed nothing
+        self._missed_wake = False
         #: why the worker stopped on its own (a helper task died), else None
         self.failure: str | None = None
+        self._cache = RenderCache()
 
     # --- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -93,11 +97,13 @@ class Worker:
         return granted
 
     def adopt(self, claimed: Sequence[ClaimedTask], reserved: int) -> None:
-        """Start the tasks a submission claimed for this worker; release the rest."""
+        """Start the tasks a transaction claimed for this worker; release the rest."""
         self._reserved -= reserved
         for task in claimed:
             self._start(task)
-        if len(claimed) < reserved:
+        if self._missed_wake and self._reserved == 0:
+            # A wake-up came while every free slot was promised: look at the queue now.
+            self._missed_wake = False
             self.store.wakeup.notify()
 
     # --- main loop -----------------------------------------------------------------------
@@ -141,6 +147,8 @@ class Worker:
         while not self._stop.is_set():
             free = self._free()
             claimed: list[ClaimedTask] = []
+            if free <= 0 and self._reserved:
+                self._missed_wake = True
             if 0 < free < self._claim_batch and self._calls:
                 # Busy: let a few slots free up so one claim statement serves several tasks.
                 await self._wait_for_slot(self._claim_batch)
@@ -187,17 +195,21 @@ class Worker:
         self._running[task.id] = (task.attempt, runner)
         self._calls.add(task.id)
 
-    def _free_slot(self, task_id: int) -> None:
+    def _free_slot(self, task_id: int, *, wake: bool = True) -> None:
         if task_id in self._calls:
             self._calls.discard(task_id)
-            self._idle.set()
-            self.store.wakeup.notify()
+            if wake:
+                self._wake_claims()
+
+    def _wake_claims(self) -> None:
+        self._idle.set()
+        self.store.wakeup.notify()
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
             outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
-            self._free_slot(task.id)
-            await self.store.write(CompleteOp(outcome))
+            self._free_slot(task.id, wake=False)  # _record decides who gets the slot
+            await self._record(task, outcome)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -206,9 +218,42 @@ class Worker:
             self._running.pop(task.id, None)
             self._free_slot(task.id)
 
+    async def _record(self, task: ClaimedTask, outcome: Outcome) -> None:
+        """Record the outcome. When it can make downstream tasks ready and this worker has
+        no backlog, the same transaction claims them for it (no claim round trip per hop)."""
+        final = outcome.status is not TaskStatus.QUEUED
+        reserved = self.reserve(self._free()) if final and not outcome.solo else 0
+        if not reserved:
+            self._wake_claims()
+        op = CompleteOp(
+            outcome,
+            Dispatch(worker=self.name, limit=reserved, lease_seconds=self.config.lease_seconds)
+            if reserved
+            else None,
+        )
+        try:
+            applied = await self.store.write(op)
+        finally:
+            self.adopt(op.claimed, reserved)
+        if applied and outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
+            self._cache.remember_output(
+                task.job_id,
+                task.name,
+                {
+                    "output": outcome.response_body,
+                    "status_code": outcome.response_status,
+                    "headers": outcome.response_headers or {},
+                    "status": TaskStatus.SUCCEEDED.value,
+                },
+            )
+
     async def _load_context(self, task: ClaimedTask) -> dict[str, Any]:
+        cached = self._cache.context(task.job_id, task.upstream)
+        if cached is not None:
+            return cached
         async with self.store.read() as conn:
             job, upstream = await render_inputs(conn, task.job_id, task.upstream)
+        self._cache.remember_job(job.id, job.params or {}, job.name)
         return {
             "params": job.params or {},
             "job_id": job.id,

@@ -266,10 +266,12 @@ async def claim_tasks(
     limit: int,
     lease_seconds: float,
     job_ids: list[str] | None = None,
+    jobs_running: bool = False,
 ) -> list[ClaimedTask]:
     """The claim statement and its bookkeeping (attempt rows, jobs marked running).
 
-    ``job_ids`` restricts it to those jobs: direct dispatch of jobs submitted in this batch.
+    ``job_ids`` restricts it to those jobs (tasks an outcome made ready); ``jobs_running``
+    says those jobs are running already, which spares the statement that marks them.
     """
     now = time.time()
     due = select(tasks.c.id).where(
@@ -311,14 +313,15 @@ async def claim_tasks(
             for c in claimed
         ],
     )
-    await conn.execute(
-        update(jobs)
-        .where(
-            jobs.c.id.in_({c.job_id for c in claimed}),
-            jobs.c.status == JobStatus.QUEUED.value,
+    if not jobs_running:
+        await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_({c.job_id for c in claimed}),
+                jobs.c.status == JobStatus.QUEUED.value,
+            )
+            .values(status=JobStatus.RUNNING.value, started_at=now)
         )
-        .values(status=JobStatus.RUNNING.value, started_at=now)
-    )
     return claimed
 
 
@@ -383,10 +386,16 @@ def _outcome_params(o: Outcome) -> dict[str, Any]:
 
 
 class CompleteOp(WriteOp[bool]):
-    """Record how an attempt ended, fenced on its attempt number; returns false when stale."""
+    """Record how an attempt ended, fenced on its attempt number; returns false when stale.
 
-    def __init__(self, outcome: Outcome) -> None:
+    With a :class:`Dispatch`, tasks of the same job that this outcome made ready are claimed for
+    that worker in the same transaction; they are left in :attr:`claimed`.
+    """
+
+    def __init__(self, outcome: Outcome, dispatch: Dispatch | None = None) -> None:
         self.outcome = outcome
+        self.dispatch = dispatch
+        self.claimed: list[ClaimedTask] = []
 
     async def apply(self, conn: AsyncConnection) -> bool:
         (result,) = await self.apply_many(conn, [self])
@@ -395,6 +404,8 @@ class CompleteOp(WriteOp[bool]):
     @classmethod
     async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
         outcomes: list[Outcome] = [op.outcome for op in ops]
+        for op in ops:
+            op.claimed = []  # a batch that failed is applied again op by op
         if len(outcomes) == 1:
             # One outcome (the idle path): the fenced UPDATE itself says whether it applied.
             params = [_outcome_params(outcomes[0])]
@@ -413,9 +424,38 @@ class CompleteOp(WriteOp[bool]):
                 await finish_jobs(conn, {j: _solo_job_status(o) for j, o in solo.items()}, now)
             multi = {o.job_id for o in valid if not o.solo and o.status is not TaskStatus.QUEUED}
             if await settle(conn, multi, now):
-                ops[0].wakes = True
+                ops[0].wakes = not await _claim_promoted(conn, ops, multi)
         valid_ids = {(o.task_id, o.attempt) for o in valid}
         return [(o.task_id, o.attempt) in valid_ids for o in outcomes]
+
+
+async def _claim_promoted(conn: AsyncConnection, ops: Sequence[Any], jobs_: set[str]) -> bool:
+    """Hand tasks just made ready to the worker that asked (first dispatching op's worker).
+
+    True when every newly ready task found an owner here (no other worker needs waking).
+    """
+    asking = [op for op in ops if op.dispatch is not None and op.outcome.job_id in jobs_]
+    if not asking:
+        return False
+    first = asking[0].dispatch
+    asking = [op for op in asking if op.dispatch.worker == first.worker]
+    claimed = await claim_tasks(
+        conn,
+        worker=first.worker,
+        limit=sum(op.dispatch.limit for op in asking),
+        lease_seconds=first.lease_seconds,
+        job_ids=sorted({op.outcome.job_id for op in asking}),
+        jobs_running=True,
+    )
+    budget = {id(op): op.dispatch.limit for op in asking}
+    for task in claimed:
+        owner = next(
+            (op for op in asking if op.outcome.job_id == task.job_id and budget[id(op)] > 0),
+            next(op for op in asking if budget[id(op)] > 0),
+        )
+        owner.claimed.append(task)
+        budget[id(owner)] -= 1
+    return len(claimed) < sum(op.dispatch.limit for op in asking)
 
 
 async def _live_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list[Outcome]:
