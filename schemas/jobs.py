@@ -88,6 +88,11 @@ class _Request(BaseModel):
     def _url(cls, value: str) -> str:
         return check_url(value)
 
+    @field_validator("method", mode="before", check_fields=False)
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("headers", check_fields=False)
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
@@ -118,11 +123,6 @@ class TaskSpec(RetryFields, _Request):
     when: str | None = Field(default=None, max_length=4096)
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     follow_redirects: bool = False
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper_method(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
 
 class JobSpec(RetryFields):
@@ -165,11 +165,6 @@ class SingleCallSpec(RetryFields, _Request):
     input_schema: dict[str, JsonValue] | None = None
     output_schema: dict[str, JsonValue] | None = None
     follow_redirects: bool = False
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper_method(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     def to_job(self) -> JobSpec:
         task = TaskSpec(

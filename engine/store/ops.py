@@ -279,14 +279,17 @@ async def claim_tasks(
     )
     if job_ids is not None:
         due = due.where(tasks.c.job_id.in_(job_ids))
-    due = (
+    # A CTE, not ``id IN (subquery)``: PostgreSQL may run an IN subquery more than once and
+    # so claim more than ``limit`` rows; a locking CTE is evaluated exactly once.
+    due_rows = (
         due.order_by(tasks.c.priority.desc(), tasks.c.next_attempt_at, tasks.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
     stmt = (
         update(tasks)
-        .where(tasks.c.id.in_(due.scalar_subquery()), tasks.c.status == "queued")
+        .where(tasks.c.id == due_rows.c.id, tasks.c.status == "queued")
         .values(
             status=TaskStatus.RUNNING.value,
             attempt=tasks.c.attempt + 1,
@@ -447,14 +450,10 @@ async def _claim_promoted(conn: AsyncConnection, ops: Sequence[Any], jobs_: set[
         job_ids=sorted({op.outcome.job_id for op in asking}),
         jobs_running=True,
     )
-    budget = {id(op): op.dispatch.limit for op in asking}
+    by_job = {op.outcome.job_id: op for op in asking}
     for task in claimed:
-        owner = next(
-            (op for op in asking if op.outcome.job_id == task.job_id and budget[id(op)] > 0),
-            next(op for op in asking if budget[id(op)] > 0),
-        )
-        owner.claimed.append(task)
-        budget[id(owner)] -= 1
+        # Every claimed task must reach the worker (it starts them all, whoever carries them).
+        by_job.get(task.job_id, asking[0]).claimed.append(task)
     return len(claimed) < sum(op.dispatch.limit for op in asking)
 
 

@@ -352,3 +352,22 @@ async def test_burst_of_submissions_runs_each_task_once(
     assert set(attempts_per_task) == {1}
     assert len(target_server.requests) == 151
     assert not [r for r in caplog.records if "batch of" in r.getMessage()]
+
+
+async def test_a_claim_takes_at_most_its_limit_in_priority_order(engine: Engine) -> None:
+    ids = [
+        await submit(engine, {"url": f"http://127.0.0.1:9/{i}", "priority": i % 5})
+        for i in range(40)
+    ]
+    claimed = await engine.store.write(ClaimOp(worker="w", limit=3, lease_seconds=5))
+    assert len(claimed) == 3
+    assert {c.job_id for c in claimed} <= set(ids)
+    async with engine.store.read() as conn:
+        running = await conn.execute(
+            select(func.count()).select_from(tasks).where(tasks.c.status == "running")
+        )
+        assert running.scalar_one() == 3
+        priorities = await conn.execute(
+            select(jobs.c.priority).where(jobs.c.id.in_([c.job_id for c in claimed]))
+        )
+        assert set(priorities.scalars()) == {4}
