@@ -131,6 +131,8 @@ async def _follow(engine: Engine, job_id: str, console: Console, *, live: bool) 
             result = await engine.get_result(job_id)
             if view is not None:
                 view.update(task_table(result, title))
+    if view is not None and not console.is_terminal:
+        console.line()  # Live leaves its last frame without a newline when not on a terminal
     return result
 
 
