@@ -51,6 +51,14 @@ def validation_problems(errors: list[Any], *, skip_prefix: int = 0) -> list[dict
     return out
 
 
+def status_of(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and error code of an engine error (the one mapping of this module)."""
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 400, "bad_request"
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> FastJSONResponse:
     return FastJSONResponse({"detail": {"code": code, "message": message, **extra}}, status)
 
@@ -70,10 +78,8 @@ def install(app: FastAPI) -> None:
                 },
                 422,
             )
-        for cls, status, code in STATUS:
-            if isinstance(exc, cls):
-                return _error(status, code, str(exc))
-        return _error(400, "bad_request", str(exc))
+        status, code = status_of(exc)
+        return _error(status, code, str(exc))
 
     async def on_pydantic_error(_: Request, exc: Exception) -> FastJSONResponse:
         assert isinstance(exc, ValidationError | RequestValidationError)

@@ -15,11 +15,12 @@ from .errors import (
     TooLarge,
 )
 from .loader import WorkflowFileError
-from .service import Engine, SubmitResult, WorkerFailed
+from .service import BatchItem, Engine, SubmitResult, WorkerFailed
 from .states import JobStatus, TaskStatus
 from .store.reads import JobFilter
 
 __all__ = [
+    "BatchItem",
     "Conflict",
     "Engine",
     "EngineConfig",

@@ -46,6 +46,16 @@ class WorkerFailed(JobQueueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BatchItem:
+    """One job of :meth:`Engine.submit_many`."""
+
+    spec: JobSpec
+    single_call: bool = False
+    idempotency_key: str | None = None
+    document: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubmitResult:
     job_id: str
     status: str
@@ -142,6 +152,57 @@ class Engine:
             return done
         finally:
             worker.adopt(claimed, reserved)
+
+    async def submit_many(self, items: Sequence[BatchItem]) -> list[SubmitResult | JobQueueError]:
+        """Submit several jobs; each is validated and accepted or refused on its own.
+
+        The accepted ones are committed together by the group-commit writer (one transaction
+        for a whole batch in the common case). Returns, per item, its result or its error.
+        """
+        prepared: list[NewJob | JobQueueError] = []
+        warnings: list[list[dict[str, Any]]] = []
+        for item in items:
+            try:
+                validated = await self.validate(item.spec, single_call=item.single_call)
+            except JobQueueError as exc:
+                prepared.append(exc)
+                warnings.append([])
+                continue
+            digest = request_hash(item.document) if item.idempotency_key else None
+            prepared.append(
+                build_rows(
+                    validated,
+                    single_call=item.single_call,
+                    idempotency_key=item.idempotency_key,
+                    document_hash=digest,
+                )
+            )
+            warnings.append([w.to_dict() for w in validated.warnings])
+        done = await asyncio.gather(
+            *(self.store.write(SubmitOp(p)) for p in prepared if not isinstance(p, JobQueueError)),
+            return_exceptions=True,
+        )
+        results: list[SubmitResult | JobQueueError] = []
+        written = iter(done)
+        for p, warned in zip(prepared, warnings, strict=True):
+            if isinstance(p, JobQueueError):
+                results.append(p)
+                continue
+            outcome = next(written)
+            if isinstance(outcome, JobQueueError):
+                results.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                results.append(
+                    SubmitResult(
+                        job_id=outcome.job_id,
+                        status=outcome.status,
+                        existing=outcome.existing,
+                        warnings=warned,
+                    )
+                )
+        return results
 
     # --- reads ----------------------------------------------------------------------------
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:

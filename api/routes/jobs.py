@@ -7,13 +7,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import ValidationError
 
-from engine import Engine, JobFilter, JobInvalid, JobStatus, Problem
+from engine import (
+    BatchItem,
+    Engine,
+    JobFilter,
+    JobInvalid,
+    JobQueueError,
+    JobStatus,
+    Problem,
+    SubmitResult,
+)
 from engine.graph import to_mermaid
 from schemas.jobs import parse_job_document
 
 from ..body import decode_document, read_body
 from ..deps import EngineDep, SettingsDep
+from ..errors import status_of, validation_problems
 from ..responses import FastJSONResponse
 from ..settings import Settings
 
@@ -68,6 +79,72 @@ async def submit_job(request: Request) -> Response:
     if result.existing:
         headers["Idempotent-Replayed"] = "true"
     return FastJSONResponse(body, status_code=201, headers=headers)
+
+
+MAX_BATCH = 1000
+
+
+def _batch_item(index: int, raw: Any) -> BatchItem | dict[str, Any]:
+    """An item is a job document, or ``{"document": ..., "idempotency_key": ...}``."""
+    document, key = raw, None
+    if isinstance(raw, dict) and "document" in raw:
+        document, key = raw.get("document"), raw.get("idempotency_key")
+        if key is not None and not (isinstance(key, str) and 0 < len(key) <= 256):
+            return _item_error(index, 422, "invalid_header", "idempotency_key: 1-256 characters")
+    try:
+        spec = parse_job_document(document)
+    except ValidationError as exc:
+        problems = validation_problems(list(exc.errors(include_url=False)))
+        return {"index": index, "status_code": 422, "error": _report(problems, [])}
+    return BatchItem(
+        spec=spec, single_call=_is_single_call(document), idempotency_key=key, document=document
+    )
+
+
+def _report(errors: list[Any], warnings: list[Any]) -> dict[str, Any]:
+    return {"code": "invalid_job", "errors": errors, "warnings": warnings}
+
+
+def _item_error(index: int, status: int, code: str, message: str) -> dict[str, Any]:
+    return {"index": index, "status_code": status, "error": {"code": code, "message": message}}
+
+
+def _item_result(index: int, result: SubmitResult | JobQueueError) -> dict[str, Any]:
+    if isinstance(result, SubmitResult):
+        item = {"index": index, "status_code": 201, "job_id": result.job_id}
+        item |= {"status": result.status, "existing": result.existing}
+        return item | ({"warnings": result.warnings} if result.warnings else {})
+    if isinstance(result, JobInvalid):
+        errors = [p.to_dict() for p in result.errors]
+        warnings = [p.to_dict() for p in result.warnings]
+        return {"index": index, "status_code": 422, "error": _report(errors, warnings)}
+    status, code = status_of(result)
+    return _item_error(index, status, code, str(result))
+
+
+@router.post("/jobs/batch", summary="Submit up to 1,000 jobs in one request")
+async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+    """Body ``{"jobs": [doc, ...]}``. Each item is validated and accepted or refused on its own
+    (same rules as ``POST /jobs``, Idempotency-Key per item through the item's wrapper); the
+    answer is ``200 {"items": [{"index", "status_code", "job_id" | "error"}, ...]}``."""
+    envelope = await _document(request, settings.max_request_bytes)
+    jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
+    if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
+        raise JobInvalid(
+            [
+                Problem(
+                    code="invalid_batch",
+                    location="/jobs",
+                    message=f'send {{"jobs": [job, ...]}} with 1 to {MAX_BATCH} jobs',
+                )
+            ]
+        )
+    parsed = [_batch_item(i, raw) for i, raw in enumerate(jobs)]
+    ready = [(i, p) for i, p in enumerate(parsed) if isinstance(p, BatchItem)]
+    outcomes = await engine.submit_many([p for _, p in ready])
+    items: list[dict[str, Any]] = [p for p in parsed if isinstance(p, dict)]
+    items += [_item_result(i, r) for (i, _), r in zip(ready, outcomes, strict=True)]
+    return {"items": sorted(items, key=lambda item: item["index"])}
 
 
 @router.post("/jobs/validate", summary="Run every creation-time check; create nothing")

@@ -5,6 +5,7 @@ The test functions are the integration suites' own; this module's conftest swaps
 
 from __future__ import annotations
 
+from tests.integration.test_batch import *  # noqa: F403
 from tests.integration.test_dag import *  # noqa: F403
 from tests.integration.test_jobs_api import *  # noqa: F403
 from tests.integration.test_worker import *  # noqa: F403
