@@ -20,9 +20,9 @@ from .contracts import schema_problems
 from .errors import JobInvalid, JobQueueError
 from .http import Executor, TargetPolicy, create_executor
 from .store import Store
+from .store.claims import Dispatch
 from .store.maintenance import CancelOp, RetryJobOp
 from .store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
-from .store.ops import Dispatch, NewJob, SubmitOp, Submitted
 from .store.reads import (
     JobFilter,
     attempt_rows,
@@ -34,6 +34,7 @@ from .store.reads import (
     task_rows,
 )
 from .store.records import ClaimedTask
+from .store.submit import NewJob, SubmitOp, Submitted
 from .submission import build_rows, request_hash
 from .validation import InterfaceSchemas, ValidatedJob, validate_job
 from .worker import Worker

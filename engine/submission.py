@@ -12,7 +12,7 @@ from ulid import ULID
 from schemas.jobs import JobSpec, TaskSpec
 
 from .states import JobStatus, TaskStatus
-from .store.ops import NewJob
+from .store.submit import NewJob
 from .validation import ValidatedJob, has_template
 
 

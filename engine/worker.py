@@ -26,9 +26,10 @@ from .render_cache import RenderCache
 from .sandbox import SandboxEnvironment
 from .states import TaskStatus
 from .store import Store
+from .store.claims import ClaimOp, Dispatch
 from .store.dialects import FileChangeWatch
 from .store.maintenance import ReapOp
-from .store.ops import ClaimOp, CompleteOp, Dispatch, HandBackOp, HeartbeatOp
+from .store.ops import CompleteOp, HandBackOp, HeartbeatOp
 from .store.reads import next_due, render_inputs, running_states
 from .store.records import ClaimedTask, Outcome
 

@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 
 from engine import Engine
 from engine.states import AttemptStatus, TaskStatus
-from engine.store.ops import ClaimOp, CompleteOp
+from engine.store.claims import ClaimOp
+from engine.store.ops import CompleteOp
 from engine.store.records import Outcome
 from engine.store.tables import attempts, jobs, tasks
 from schemas.jobs import parse_job_document

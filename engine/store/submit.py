@@ -1,0 +1,207 @@
+"""Submission: insert accepted jobs (batched), honour Idempotency-Key, dispatch directly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import IdempotencyMismatch
+from ..states import AttemptStatus, JobStatus, TaskStatus
+from .claims import Dispatch
+from .records import ClaimedTask
+from .tables import attempts, job_interfaces, job_tags, jobs, tasks
+from .writer import WriteOp
+
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
+
+@dataclass(kw_only=True)
+class NewJob:
+    """Rows of one accepted job, ready to insert."""
+
+    job: dict[str, Any]
+    tasks: list[dict[str, Any]]
+    tags: list[str] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submitted:
+    job_id: str
+    status: str
+    existing: bool = False
+    #: tasks claimed by direct dispatch, for the worker named in the op's :class:`Dispatch`
+    claimed: tuple[ClaimedTask, ...] = ()
+
+
+class SubmitOp(WriteOp[Submitted]):
+    def __init__(self, new: NewJob, dispatch: Dispatch | None = None) -> None:
+        self.new = new
+        self.dispatch = dispatch
+        #: rows marked as claimed by direct dispatch (kept if the op is applied again alone)
+        self.preclaimed: list[dict[str, Any]] | None = None
+
+    async def _existing(self, conn: AsyncConnection) -> Submitted | None:
+        key = self.new.job.get("idempotency_key")
+        if not key:
+            return None
+        row = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.status, jobs.c.request_hash, jobs.c.created_at).where(
+                    jobs.c.owner == self.new.job["owner"], jobs.c.idempotency_key == key
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.created_at < self.new.job["created_at"] - IDEMPOTENCY_WINDOW_SECONDS:
+            await conn.execute(update(jobs).where(jobs.c.id == row.id).values(idempotency_key=None))
+            return None
+        if row.request_hash != self.new.job.get("request_hash"):
+            raise IdempotencyMismatch(
+                f"Idempotency-Key {key!r} was used for job {row.id} with a different body"
+            )
+        return Submitted(job_id=row.id, status=row.status, existing=True)
+
+    @classmethod
+    async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
+        results: list[Submitted] = []
+        fresh: list[SubmitOp] = []
+        seen: dict[tuple[str, str], Submitted] = {}
+        for op in ops:
+            job = op.new.job
+            key = (job["owner"], job.get("idempotency_key") or "")
+            if key[1] and key in seen:
+                results.append(Submitted(job_id=seen[key].job_id, status="queued", existing=True))
+                continue
+            existing = await op._existing(conn)
+            if existing is None:
+                fresh.append(op)
+                existing = Submitted(job_id=job["id"], status=job["status"])
+            if key[1]:
+                seen[key] = existing
+            results.append(existing)
+        if fresh:
+            dispatched = _preclaim([op for op in fresh if op.dispatch is not None])
+            ids = await _insert_jobs(conn, [op.new for op in fresh], {id(r) for _, r in dispatched})
+            claimed = await _record_dispatch(
+                conn, [(w, row, ids[id(row)]) for w, row in dispatched]
+            )
+            for op in fresh:
+                op.wakes = _ready_count(op.new) > 0
+            results = [
+                replace(r, claimed=tuple(claimed.get(r.job_id, ()))) if not r.existing else r
+                for r in results
+            ]
+        return results
+
+    async def apply(self, conn: AsyncConnection) -> Submitted:
+        (result,) = await self.apply_many(conn, [self])
+        return result
+
+
+def _ready_count(new: NewJob) -> int:
+    return sum(1 for t in new.tasks if t["status"] == TaskStatus.QUEUED.value)
+
+
+def _preclaim(ops: list[SubmitOp]) -> list[tuple[str, dict[str, Any]]]:
+    """Direct dispatch: the job is inserted already claimed for the waiting worker.
+
+    Up to the op's ``limit`` of its due root tasks are written as running (attempt 1, lease held),
+    and the job as running; no claim statement is needed. Returns (worker, task row) pairs.
+    """
+    now = time.time()
+    out: list[tuple[str, dict[str, Any]]] = []
+    for op in ops:
+        dispatch = op.dispatch
+        assert dispatch is not None
+        if op.preclaimed is not None:
+            out += [(dispatch.worker, row) for row in op.preclaimed]
+            continue
+        op.preclaimed = []
+        budget = dispatch.limit
+        for row in op.new.tasks:
+            due = row["status"] == TaskStatus.QUEUED.value and row["next_attempt_at"] <= now
+            if budget and due:
+                row.update(
+                    status=TaskStatus.RUNNING.value,
+                    attempt=1,
+                    lease_owner=dispatch.worker,
+                    lease_expires_at=now + dispatch.lease_seconds,
+                    started_at=now,
+                )
+                budget -= 1
+                op.preclaimed.append(row)
+                out.append((dispatch.worker, row))
+        if budget < dispatch.limit:
+            op.new.job.update(status=JobStatus.RUNNING.value, started_at=now)
+    return out
+
+
+async def _record_dispatch(
+    conn: AsyncConnection, dispatched: list[tuple[str, dict[str, Any], int]]
+) -> dict[str, list[ClaimedTask]]:
+    """Attempt rows for the dispatched tasks, and the tasks as the worker needs them."""
+    by_job: dict[str, list[ClaimedTask]] = {}
+    if not dispatched:
+        return by_job
+    rows = []
+    for worker, row, task_id in dispatched:
+        rows.append(
+            {
+                "task_id": task_id,
+                "job_id": row["job_id"],
+                "attempt": 1,
+                "worker": worker,
+                "status": AttemptStatus.RUNNING.value,
+                "started_at": row["started_at"],
+            }
+        )
+        by_job.setdefault(row["job_id"], []).append(
+            ClaimedTask(
+                id=task_id,
+                job_id=row["job_id"],
+                name=row["name"],
+                attempt=1,
+                tries=row["tries"],
+                max_attempts=row["max_attempts"],
+                spec=row["spec"],
+                upstream=tuple(row["upstream"]),
+                templated=row["templated"],
+                expires_at=row["expires_at"],
+            )
+        )
+    await conn.execute(insert(attempts), rows)
+    return by_job
+
+
+_insert_tasks = insert(tasks).returning(tasks.c.id, sort_by_parameter_order=True)
+
+
+async def _insert_jobs(
+    conn: AsyncConnection, new: list[NewJob], wanted: set[int]
+) -> dict[int, int]:
+    """Insert the rows. ``wanted``: ``id()`` of the task rows whose new ids the caller needs
+    (RETURNING costs: plain rows go in one executemany); returns ``{id(row): task id}``."""
+    await conn.execute(insert(jobs), [n.job for n in new])
+    rows = [t for n in new for t in n.tasks]
+    plain = [r for r in rows if id(r) not in wanted]
+    if plain:
+        await conn.execute(insert(tasks), plain)
+    returning = [r for r in rows if id(r) in wanted]
+    ids: dict[int, int] = {}
+    if returning:
+        result = await conn.execute(_insert_tasks, returning)
+        ids = {id(row): r.id for row, r in zip(returning, result, strict=True)}
+    tag_rows = [{"job_id": n.job["id"], "tag": tag} for n in new for tag in n.tags]
+    if tag_rows:
+        await conn.execute(insert(job_tags), tag_rows)
+    iface_rows = [{"job_id": n.job["id"], "interface": i} for n in new for i in n.interfaces]
+    if iface_rows:
+        await conn.execute(insert(job_interfaces), iface_rows)
+    return ids
