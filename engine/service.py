@@ -21,7 +21,7 @@ from .errors import JobInvalid, JobQueueError
 from .http import Executor, TargetPolicy, create_executor
 from .store import Store
 from .store.claims import Dispatch
-from .store.maintenance import CancelOp, RetryJobOp
+from .store.maintenance import CancelOp, Reaped, ReapOp, RetryJobOp
 from .store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
 from .store.reads import (
     JobFilter,
@@ -334,11 +334,10 @@ class Engine:
         self._worker_tasks.clear()
         self._workers.clear()
 
-    async def reap(self, *, now: float | None = None) -> None:
-        """One reaper sweep now (tests and the CLI; workers run it periodically)."""
-        worker = Worker(store=self.store, config=self.config, executor=self.executor())
-        await worker.reap(now=now)
-
-
-def problems_to_dicts(problems: Sequence[Any]) -> list[dict[str, Any]]:
-    return [p.to_dict() for p in problems]
+    async def reap(self, *, now: float | None = None) -> Reaped:
+        """One reaper sweep now (tests and operators; workers run it every reaper interval):
+        lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
+        reaped = await self.store.write(ReapOp(max_rescues=self.config.max_rescues, now=now))
+        for worker in self._workers:
+            worker.interrupt(list(reaped.interrupted))
+        return reaped
