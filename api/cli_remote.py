@@ -40,8 +40,13 @@ def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 
 def _report_from_server(detail: Any) -> JobInvalid:
     def problem(d: dict[str, Any]) -> Problem:
-        known = {k: d.get(k) for k in ("code", "message", "location", "task", "edge")}
-        return Problem(**{k: v for k, v in known.items() if v is not None or k == "task"})
+        return Problem(
+            code=str(d.get("code", "")),
+            message=str(d.get("message", "")),
+            location=str(d.get("location") or ""),
+            task=d.get("task"),
+            edge=d.get("edge"),
+        )
 
     return JobInvalid(
         [problem(e) for e in detail.get("errors", [])],

@@ -185,14 +185,14 @@ def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> 
     retry_after = None
     if resp.status_code in (429, 503):
         retry_after = retry_after_seconds(resp.headers)
-    error = {
+    status_error: dict[str, Any] = {
         "type": "http_status",
         "message": f"the target answered {resp.status_code}",
         "status_code": resp.status_code,
     }
     return _retry_or_fail(
         task,
-        error,
+        status_error,
         retryable=policy.retries_status(resp.status_code),
         retry_after=retry_after,
         **fields,

@@ -225,10 +225,10 @@ def _check_keys_literal(report: Report, error: Any, where: tuple[str | int, ...]
 
 
 def _extra_keys(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    patterns = (
-        schema.get("patternProperties") if isinstance(schema.get("patternProperties"), dict) else {}
-    )
+    props: dict[str, Any] = schema.get("properties") or {}
+    patterns: dict[str, Any] = schema.get("patternProperties") or {}
+    props = props if isinstance(props, dict) else {}
+    patterns = patterns if isinstance(patterns, dict) else {}
     return [k for k in instance if k not in props and not any(matches(p, k) for p in patterns)]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import string
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from functools import lru_cache, wraps
@@ -310,7 +310,7 @@ class _Rewrite(NodeTransformer):
         self.generic_visit(node)
         return self._call("jq_concat", node.nodes, node.lineno)
 
-    def _call(self, attr: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+    def _call(self, attr: str, args: Sequence[nodes.Node], lineno: int) -> nodes.Call:
         call = nodes.Call(nodes.EnvironmentAttribute(attr), list(args), [], None, None)
         call.set_lineno(lineno)
         call.set_environment(self.env)

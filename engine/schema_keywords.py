@@ -59,6 +59,7 @@ def check_numbers(
     hi = _bound(alt, ("maximum", "exclusiveMaximum"), False, integral)
     shown = _range_text(lo, hi)
     found: list[Mismatch] = []
+    checks: tuple[tuple[str, str, tuple[Any, bool] | None, int], ...]
     checks = (("minimum", ">=", lo, 1), ("exclusiveMinimum", ">", lo, 1))
     checks += (("maximum", "<=", hi, -1), ("exclusiveMaximum", "<", hi, -1))
     for key, op, have, sign in checks:

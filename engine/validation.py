@@ -161,11 +161,11 @@ class _Resolver:
         self.invalid: set[tuple[str, str]] = set()
         self._checked: dict[bytes, list[Problem]] = {}
         known = dict(masters)
-        for name, iface in spec.interfaces.items():
+        for name, inline in spec.interfaces.items():
             where = f"/interfaces/{escape_pointer(name)}"
             known[name] = InterfaceSchemas(
-                input_schema=self._valid(iface.input_schema, f"{where}/input_schema", None),
-                output_schema=self._valid(iface.output_schema, f"{where}/output_schema", None),
+                input_schema=self._valid(inline.input_schema, f"{where}/input_schema", None),
+                output_schema=self._valid(inline.output_schema, f"{where}/output_schema", None),
             )
         hints = NameHints(known)
         for i, task in enumerate(spec.tasks):

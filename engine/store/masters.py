@@ -42,9 +42,10 @@ class CreateMasterOp(WriteOp[Row[Any]]):
         if exists.first() is not None:
             raise Conflict(f"an interface master named {name!r} already exists")
         now = time.time()
-        row = {"id": f"im_{ULID()}", "version": 1, "created_at": now, "updated_at": now}
+        master_id = f"im_{ULID()}"
+        row = {"id": master_id, "version": 1, "created_at": now, "updated_at": now}
         await conn.execute(insert(interface_masters).values(**row, **self.fields))
-        return await master_row(conn, row["id"])
+        return await master_row(conn, master_id)
 
 
 class UpdateMasterOp(WriteOp[Row[Any]]):

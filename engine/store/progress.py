@@ -93,10 +93,7 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
     if queue:
         await conn.execute(
             _queue_stmt,
-            [
-                {"b_id": i, "b_now": now, "b_expires": None if ttl[i] is None else now + ttl[i]}
-                for i in queue
-            ],
+            [{"b_id": i, "b_now": now, "b_expires": _expiry(now, ttl[i])} for i in queue],
         )
     if skip:
         await conn.execute(
@@ -107,6 +104,10 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
     if finished:
         await finish_jobs(conn, finished, now)
     return bool(queue)
+
+
+def _expiry(now: float, ttl: float | None) -> float | None:
+    return None if ttl is None else now + ttl
 
 
 @dataclass(frozen=True)

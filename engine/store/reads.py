@@ -130,7 +130,7 @@ async def list_job_rows(
 
 async def render_inputs(
     conn: AsyncConnection, job_id: str, upstream: Sequence[str]
-) -> tuple[Row[Any], dict[str, dict[str, Any]]]:
+) -> tuple[Any, dict[str, dict[str, Any]]]:
     """The job's params/name and the stored outputs of ``upstream``, for rendering templates."""
     job = (
         await conn.execute(select(jobs.c.id, jobs.c.name, jobs.c.params).where(jobs.c.id == job_id))
