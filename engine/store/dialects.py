@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
@@ -86,6 +86,20 @@ class Engines:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+#: an arbitrary constant naming JobQueue's migration lock among PostgreSQL advisory locks
+_MIGRATION_LOCK = 0x4A6F6251  # "JobQ"
+
+
+async def serialize_migrations(conn: AsyncConnection) -> None:
+    """Make concurrent schema upgrades (several processes starting at once) take turns.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, the writer's
+    ``BEGIN IMMEDIATE`` already admits one writer at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
 def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engines:

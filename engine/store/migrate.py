@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .dialects import serialize_migrations
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -35,6 +37,7 @@ def _upgrade_sync(connection: Any, revision: str) -> None:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply pending migrations (a no-op when the schema is current)."""
     async with engine.begin() as conn:
+        await serialize_migrations(conn)
         await conn.run_sync(_upgrade_sync, revision)
 
 
