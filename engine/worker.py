@@ -27,7 +27,7 @@ from .sandbox import SandboxEnvironment
 from .states import TaskStatus
 from .store import Store
 from .store.claims import ClaimOp, Dispatch
-from .store.dialects import FileChangeWatch
+from .store.dialects import FileChangeWatch, ReadyListener
 from .store.maintenance import ReapOp
 from .store.ops import CompleteOp, HandBackOp, HeartbeatOp
 from .store.reads import next_due, render_inputs, running_states
@@ -115,6 +115,9 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+        listener = self.store.engines.ready_listener(self.store.wakeup.notify)
+        if listener is not None:
+            helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
         watch = self.store.engines.change_watch()
         if watch is not None and self.config.change_check_interval > 0:
             helpers.append(
@@ -291,6 +294,14 @@ class Worker:
                 if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
             ]
             self.interrupt(stale)
+
+    async def _listen(self, listener: ReadyListener) -> None:
+        """PostgreSQL: wake the claim loop on every ``NOTIFY`` from another process's commit."""
+        await listener.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await listener.close()
 
     async def _watch_commits(self, watch: FileChangeWatch) -> None:
         """Wake the claim loop when another process commits (jobs submitted to another API

@@ -9,6 +9,7 @@ claim's ``FOR UPDATE SKIP LOCKED`` comes from SQLAlchemy Core and needs nothing 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ class Engines:
         """A cheap cross-process "something was committed" check, where the database has one."""
         return FileChangeWatch(self.sqlite_file) if self.sqlite_file is not None else None
 
+    def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
+        """A notification channel for "tasks became ready", where the database has one."""
+        return ReadyListener(self.reader, on_ready) if self.name == "postgresql" else None
+
     @property
     def is_sqlite(self) -> bool:
         return self.name == "sqlite"
@@ -100,6 +105,41 @@ async def serialize_migrations(conn: AsyncConnection) -> None:
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
+#: the PostgreSQL channel on which committed work is announced to workers in other processes
+CHANNEL = "jobqueue_ready"
+
+
+async def announce_ready(conn: AsyncConnection) -> None:
+    """Inside a write transaction that made tasks ready: tell other processes' workers.
+
+    PostgreSQL delivers a ``NOTIFY`` when (and only if) the transaction commits. SQLite has no
+    channel; its workers watch the WAL file instead (:class:`FileChangeWatch`).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class ReadyListener:
+    """PostgreSQL ``LISTEN`` on a connection of its own; calls ``on_ready`` per notification."""
+
+    def __init__(self, engine: AsyncEngine, on_ready: Callable[[], None]) -> None:
+        self._engine = engine
+        self._on_ready = on_ready
+        self._conn: Any = None
+
+    async def start(self) -> None:
+        self._conn = await self._engine.connect()
+        raw = await self._conn.get_raw_connection()
+        driver = raw.driver_connection
+        await driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.invalidate()
+            await self._conn.close()
+            self._conn = None
 
 
 def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engines:

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .dialects import announce_ready
+
 T = TypeVar("T")
 log = logging.getLogger("jobqueue.writer")
 
@@ -136,6 +138,8 @@ class BatchWriter:
                         end += 1
                 results.extend(await cls.apply_many(conn, ops[start:end]))
                 start = end
+            if any(op.wakes for op in ops):
+                await announce_ready(conn)
         return results
 
     def _after_commit(self, ops: list[WriteOp[Any]]) -> None:

@@ -9,10 +9,7 @@ from tests.integration.test_batch import *  # noqa: F403
 from tests.integration.test_dag import *  # noqa: F403
 from tests.integration.test_jobs_api import *  # noqa: F403
 from tests.integration.test_worker import *  # noqa: F403
-from tests.integration.test_worker import (
-    test_commit_in_another_process_wakes_the_worker,
-    test_sqlite_synchronous_setting_applies,
-)
+from tests.integration.test_worker import test_sqlite_synchronous_setting_applies
 
-# SQLite-only: PRAGMAs, and the WAL-file watch (PostgreSQL will use LISTEN/NOTIFY instead).
-del test_sqlite_synchronous_setting_applies, test_commit_in_another_process_wakes_the_worker
+# SQLite-only: PRAGMAs. (The cross-process wake-up test runs here too: LISTEN/NOTIFY.)
+del test_sqlite_synchronous_setting_applies
