@@ -6,7 +6,6 @@
 from .config import EngineConfig
 from .errors import (
     Conflict,
-    IdempotencyInProgress,
     IdempotencyMismatch,
     JobInvalid,
     JobQueueError,
@@ -24,7 +23,6 @@ __all__ = [
     "Conflict",
     "Engine",
     "EngineConfig",
-    "IdempotencyInProgress",
     "IdempotencyMismatch",
     "JobFilter",
     "JobInvalid",

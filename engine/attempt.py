@@ -15,7 +15,7 @@ import orjson
 
 from .contracts import validate_instance
 from .http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
-from .retry import policy_from_fields
+from .retry import RetryPolicy, policy_from_fields
 from .sandbox import SandboxEnvironment
 from .scheduler import SKIP_WHEN
 from .states import AttemptStatus, TaskStatus
@@ -122,22 +122,27 @@ def _input_problem(task: ClaimedTask, body: Any) -> Outcome | None:
     )
 
 
-def _retry_or_fail(
-    task: ClaimedTask,
-    error: dict[str, Any],
-    *,
-    retryable: bool,
-    retry_after: float | None,
-    **f: Any,
-) -> Outcome:
+def _policy(task: ClaimedTask) -> RetryPolicy:
     spec = task.spec
-    policy = policy_from_fields(
+    return policy_from_fields(
         max_attempts=task.max_attempts,
         strategy=spec.get("backoff_strategy"),
         backoff_seconds=spec.get("backoff_seconds"),
         max_backoff_seconds=spec.get("max_backoff_seconds"),
         retry_on_status=spec.get("retry_on_status"),
     )
+
+
+def _retry_or_fail(
+    task: ClaimedTask,
+    error: dict[str, Any],
+    *,
+    retryable: bool,
+    retry_after: float | None,
+    policy: RetryPolicy | None = None,
+    **f: Any,
+) -> Outcome:
+    policy = policy or _policy(task)
     tries = task.tries + 1
     if not retryable or tries >= policy.max_attempts:
         return failed(task, error, **f)
@@ -173,15 +178,7 @@ def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> 
             }
             return failed(task, error, **fields)
         return _outcome(task, TaskStatus.SUCCEEDED, **fields)
-    spec = task.spec
-    retry_on = spec.get("retry_on_status")
-    policy = policy_from_fields(
-        max_attempts=1,
-        strategy=None,
-        backoff_seconds=None,
-        max_backoff_seconds=None,
-        retry_on_status=retry_on,
-    )
+    policy = _policy(task)
     retry_after = None
     if resp.status_code in (429, 503):
         retry_after = retry_after_seconds(resp.headers)
@@ -195,6 +192,7 @@ def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> 
         status_error,
         retryable=policy.retries_status(resp.status_code),
         retry_after=retry_after,
+        policy=policy,
         **fields,
     )
 

@@ -6,7 +6,6 @@ Exception tree (``api/errors.py`` maps each to exactly one HTTP status)::
     ├── JobInvalid          422  the creation-time report: every problem at once
     ├── NotFound            404  unknown (or expired, or another owner's) job / task / master
     ├── Conflict            409  wrong state: cancel a finished job, retry a running one, ...
-    │   └── IdempotencyInProgress 409  same Idempotency-Key, first request still being created
     ├── IdempotencyMismatch 422  same Idempotency-Key, different body
     └── TooLarge            413  a limit on size was exceeded
 """
@@ -57,10 +56,6 @@ class NotFound(JobQueueError):
 
 
 class Conflict(JobQueueError):
-    pass
-
-
-class IdempotencyInProgress(Conflict):
     pass
 
 

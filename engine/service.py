@@ -34,7 +34,7 @@ from .store.reads import (
     task_rows,
 )
 from .store.records import ClaimedTask
-from .store.submit import NewJob, SubmitOp, Submitted
+from .store.submit import NewJob, SubmitOp, Submitted, is_due
 from .submission import build_rows, request_hash
 from .validation import InterfaceSchemas, ValidatedJob, validate_job
 from .worker import Worker
@@ -137,9 +137,7 @@ class Engine:
         transaction (direct dispatch) when it has free slots and no backlog is waiting."""
         worker = next((w for w in self._workers if w.alive), None)
         now = time.time()
-        ready = sum(
-            1 for t in rows.tasks if t["status"] == "queued" and t["next_attempt_at"] <= now
-        )
+        ready = sum(1 for t in rows.tasks if is_due(t, now))
         reserved = worker.reserve(ready) if worker is not None else 0
         if worker is None or reserved == 0:
             return await self.store.write(SubmitOp(rows))

@@ -38,25 +38,5 @@ JOB_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCE
 TASK_TERMINAL = frozenset(
     {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.SKIPPED}
 )
-TASK_ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RUNNING})
 #: statuses ``POST /jobs/{id}/retry`` puts back to work
 TASK_RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELED})
-
-#: every task transition the engine performs; anything else is a bug
-TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.PENDING: frozenset({TaskStatus.QUEUED, TaskStatus.SKIPPED, TaskStatus.CANCELED}),
-    TaskStatus.QUEUED: frozenset(
-        {TaskStatus.RUNNING, TaskStatus.CANCELED, TaskStatus.FAILED, TaskStatus.SKIPPED}
-    ),
-    TaskStatus.RUNNING: frozenset(
-        {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.QUEUED, TaskStatus.CANCELED}
-    ),
-    TaskStatus.SUCCEEDED: frozenset(),
-    TaskStatus.FAILED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
-    TaskStatus.CANCELED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
-    TaskStatus.SKIPPED: frozenset({TaskStatus.PENDING, TaskStatus.QUEUED}),
-}
-
-
-def can_transition(old: TaskStatus, new: TaskStatus) -> bool:
-    return new in TASK_TRANSITIONS[old]

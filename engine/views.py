@@ -91,10 +91,6 @@ def job_list_item(job: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _attempt_count(row: Row[Any]) -> int:
-    return int(row.attempt)
-
-
 def task_result(row: Row[Any]) -> dict[str, Any]:
     return {
         "status": row.status,
@@ -106,7 +102,7 @@ def task_result(row: Row[Any]) -> dict[str, Any]:
         else None,
         "error": row.error,
         "duration_ms": row.duration_ms,
-        "attempts": _attempt_count(row),
+        "attempts": int(row.attempt),
     }
 
 

@@ -82,10 +82,6 @@ class Worker:
             if entry is not None and entry[0] == attempt:
                 entry[1].cancel()
 
-    @property
-    def running_count(self) -> int:
-        return len(self._running)
-
     def _free(self) -> int:
         return self.config.concurrency - len(self._calls) - self._reserved
 

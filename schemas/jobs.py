@@ -8,7 +8,6 @@ Unknown fields are rejected (``extra="forbid"``).
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -206,14 +205,3 @@ def parse_job_document(document: Any) -> JobSpec:
     if isinstance(document, dict):
         return SingleCallSpec.model_validate(document).to_job()
     return JobSpec.model_validate(document)
-
-
-def check_finite(value: Any) -> bool:
-    """True when no float in a JSON value is NaN or infinite (JSON cannot carry them)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(check_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(check_finite(v) for v in value)
-    return True

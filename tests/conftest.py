@@ -14,6 +14,7 @@ from api.settings import Settings
 from engine import Engine, EngineConfig
 from tests.integration.target_server import TargetServer, target_server
 from tests.support.config import make_config
+from tests.support.demo_server import DemoServer
 
 __all__ = ["target_server"]
 
@@ -57,6 +58,23 @@ async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://jobqueue.test") as http:
         yield http
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoServer]:
+    """The demo API of examples/demo_api on a free port of 127.0.0.1."""
+    with DemoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """What a user exports to run CLI commands and examples: a database of this test's own,
+    private targets allowed (the demo API is on 127.0.0.1), a short poll."""
+    monkeypatch.setenv("JOBQUEUE_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("JOBQUEUE_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("JOBQUEUE_POLL_INTERVAL", "0.05")
+    return tmp_path
 
 
 @pytest.fixture

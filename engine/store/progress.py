@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.jobs import TriggerRule
 
 from ..scheduler import SKIP_UPSTREAM, TaskState, advance
-from ..states import JOB_TERMINAL, JobStatus, TaskStatus
+from ..states import JobStatus, TaskStatus
 from .tables import jobs, tasks
 
 _ACTIVE_JOB = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
@@ -152,7 +152,3 @@ async def _shapes(conn: AsyncConnection, job_ids: list[str]) -> dict[str, dict[i
     while len(_SHAPES) > _SHAPES_MAX:
         _SHAPES.popitem(last=False)
     return found
-
-
-def is_terminal_job(status: str) -> bool:
-    return JobStatus(status) in JOB_TERMINAL

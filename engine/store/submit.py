@@ -109,6 +109,11 @@ def _ready_count(new: NewJob) -> int:
     return sum(1 for t in new.tasks if t["status"] == TaskStatus.QUEUED.value)
 
 
+def is_due(row: dict[str, Any], now: float) -> bool:
+    """A task row a worker could take right now (ready, and not scheduled later)."""
+    return row["status"] == TaskStatus.QUEUED.value and row["next_attempt_at"] <= now
+
+
 def _preclaim(ops: list[SubmitOp]) -> list[tuple[str, dict[str, Any]]]:
     """Direct dispatch: the job is inserted already claimed for the waiting worker.
 
@@ -126,8 +131,7 @@ def _preclaim(ops: list[SubmitOp]) -> list[tuple[str, dict[str, Any]]]:
         op.preclaimed = []
         budget = dispatch.limit
         for row in op.new.tasks:
-            due = row["status"] == TaskStatus.QUEUED.value and row["next_attempt_at"] <= now
-            if budget and due:
+            if budget and is_due(row, now):
                 row.update(
                     status=TaskStatus.RUNNING.value,
                     attempt=1,

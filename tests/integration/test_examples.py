@@ -196,21 +196,6 @@ def _cases() -> Iterator[Any]:
             yield pytest.param(path, scenario, id=f"{path.stem}-{scenario.label}")
 
 
-@pytest.fixture
-def demo() -> Iterator[DemoServer]:
-    with DemoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """What a user exports for the examples, on a database of this test's own."""
-    monkeypatch.setenv("JOBQUEUE_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    monkeypatch.setenv("JOBQUEUE_ALLOW_PRIVATE_NETWORKS", "true")
-    monkeypatch.setenv("JOBQUEUE_POLL_INTERVAL", "0.05")
-    return tmp_path
-
-
 def _invocation(path: Path, scenario: Scenario, demo: DemoServer, tmp_path: Path) -> list[str]:
     """The command line for ``path``: DAG examples get ``--param base_url``; the single-call
     form has no job params, so a copy with the demo API's port rewritten runs instead."""

@@ -6,7 +6,6 @@ The chain is search -> enrich -> notify against the real demo API (examples/demo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -60,12 +59,6 @@ NOTIFY = {
         "properties": {"message": {"type": "string"}, "n": {"type": "integer"}},
     },
 }
-
-
-@pytest.fixture
-def demo() -> Iterator[DemoServer]:
-    with DemoServer() as server:
-        yield server
 
 
 async def create_masters(client: httpx.AsyncClient) -> None:

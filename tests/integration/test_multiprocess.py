@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.target_server import TargetServer
-from tests.integration.test_cli import Proc, Server, env_for, poll, script
+from tests.support.processes import Proc, Server, env_for, poll, script
 
 JOBS = 300
 
