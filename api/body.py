@@ -13,7 +13,7 @@ import orjson
 from fastapi import Request
 
 from engine import JobInvalid, Problem, TooLarge
-from engine.loader import parse_yaml_body
+from engine.jobs.loader import parse_yaml_body
 
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _MAX_INT = 2**63

@@ -14,10 +14,9 @@ import httpx
 import typer
 from rich.console import Console
 
+from api import cli_local, cli_remote
+from api.settings import Settings
 from engine import Engine, JobInvalid
-
-from . import cli_local, cli_remote
-from .settings import Settings
 
 app = typer.Typer(
     help="JobQueue: HTTP API calls as persisted, monitored jobs (validated DAGs of HTTP tasks).",
@@ -74,7 +73,7 @@ def serve(
     """
     import uvicorn
 
-    from .main import create_app
+    from api.main import create_app
 
     settings = Settings()
     uvicorn.run(
@@ -238,7 +237,7 @@ def demo(
     Private-network targets are allowed for this command only (the demo API is on 127.0.0.1).
     Example: jobqueue demo
     """
-    from .demo import run_demo
+    from api.demo import run_demo
 
     raise typer.Exit(run_demo(workflow, port, console))
 

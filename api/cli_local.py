@@ -17,10 +17,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from api.settings import Settings
 from engine import Engine, EngineConfig, JobInvalid, Problem
-from engine.loader import LoadedDocument, WorkflowFileError, attach_marks, load_workflow_file
-
-from .settings import Settings
+from engine.jobs.loader import LoadedDocument, WorkflowFileError, attach_marks, load_workflow_file
 
 STATUS_STYLE = {
     "succeeded": "green",

@@ -9,9 +9,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from api.cli_local import load, print_report, task_table
 from engine import JobInvalid, Problem
-
-from .cli_local import load, print_report, task_table
 
 TERMINAL = ("succeeded", "failed", "canceled")
 

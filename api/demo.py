@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from .cli_local import run_workflow
-from .settings import Settings
+from api.cli_local import run_workflow
+from api.settings import Settings
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.settings import Settings
 from engine import Engine
-
-from .settings import Settings
 
 
 async def get_engine(request: Request) -> Engine:

@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.body import UnsupportedMedia
+from api.responses import FastJSONResponse
 from engine import (
     Conflict,
     IdempotencyMismatch,
@@ -17,9 +19,6 @@ from engine import (
     TooLarge,
     WorkflowFileError,
 )
-
-from .body import UnsupportedMedia
-from .responses import FastJSONResponse
 
 STATUS: list[tuple[type[Exception], int, str]] = [
     (JobInvalid, 422, "invalid_job"),

@@ -9,12 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from api import errors
+from api.responses import FastJSONResponse
+from api.routes import health, interfaces, jobs
+from api.settings import Settings
 from engine import Engine
-
-from . import errors
-from .responses import FastJSONResponse
-from .routes import health, interfaces, jobs
-from .settings import Settings
 
 log = logging.getLogger("jobqueue.api")
 

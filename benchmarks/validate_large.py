@@ -89,7 +89,7 @@ def build_document(n_tasks: int = 10_000, url: str = "http://127.0.0.1:8000") ->
 
 def main(argv: list[str]) -> None:
     from engine.errors import JobInvalid
-    from engine.validation import validate_job
+    from engine.jobs.validation import validate_job
     from schemas.jobs import parse_job_document
 
     n_tasks = int(argv[0]) if argv else 10_000

@@ -244,12 +244,12 @@ async def w2_dag(server: Server, url: str, n_tasks: int, w0: Figures, timeout: f
 
 
 def w3_in_process(url: str, n_tasks: int) -> Figures:
-    """``engine.validation.validate_job`` on a generated DAG, timed apart from parsing.
+    """``engine.jobs.validation.validate_job`` on a generated DAG, timed apart from parsing.
 
     A document the validator rejects is still timed; its error count is reported.
     """
     from engine.errors import JobInvalid
-    from engine.validation import validate_job
+    from engine.jobs.validation import validate_job
     from schemas.jobs import parse_job_document
 
     doc, generator = jobdocs.large_validation_doc(url, n_tasks)

@@ -3,8 +3,8 @@
 ``api/`` and the CLI import only the names listed in ``__all__``.
 """
 
-from .config import EngineConfig
-from .errors import (
+from engine.config import EngineConfig
+from engine.errors import (
     Conflict,
     IdempotencyMismatch,
     JobInvalid,
@@ -13,10 +13,10 @@ from .errors import (
     Problem,
     TooLarge,
 )
-from .loader import WorkflowFileError
-from .service import BatchItem, Engine, SubmitResult, WorkerFailed
-from .states import JobStatus, TaskStatus
-from .store.reads import JobFilter
+from engine.jobs.loader import WorkflowFileError
+from engine.service import BatchItem, Engine, SubmitResult, WorkerFailed
+from engine.states import JobStatus, TaskStatus
+from engine.store.reads import JobFilter
 
 __all__ = [
     "BatchItem",

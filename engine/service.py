@@ -12,18 +12,19 @@ from typing import Any
 
 from sqlalchemy import text
 
-from schemas.jobs import JobSpec
-
-from . import views
-from .config import EngineConfig
-from .contracts import schema_problems
-from .errors import JobInvalid, JobQueueError
-from .http import Executor, TargetPolicy, create_executor
-from .store import Store
-from .store.claims import Dispatch
-from .store.maintenance import CancelOp, Reaped, ReapOp, RetryJobOp
-from .store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
-from .store.reads import (
+from engine.config import EngineConfig
+from engine.contracts.checks import schema_problems
+from engine.errors import JobInvalid, JobQueueError
+from engine.http import Executor, TargetPolicy, create_executor
+from engine.jobs import views
+from engine.jobs.submission import build_rows, request_hash
+from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
+from engine.runtime.worker import Worker
+from engine.store import Store
+from engine.store.claims import Dispatch
+from engine.store.maintenance import CancelOp, Reaped, ReapOp, RetryJobOp
+from engine.store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
+from engine.store.reads import (
     JobFilter,
     attempt_rows,
     decode_cursor,
@@ -33,11 +34,9 @@ from .store.reads import (
     master_rows,
     task_rows,
 )
-from .store.records import ClaimedTask
-from .store.submit import NewJob, SubmitOp, Submitted, is_due
-from .submission import build_rows, request_hash
-from .validation import InterfaceSchemas, ValidatedJob, validate_job
-from .worker import Worker
+from engine.store.records import ClaimedTask
+from engine.store.submit import NewJob, SubmitOp, Submitted, is_due
+from schemas.jobs import JobSpec
 
 log = logging.getLogger("jobqueue.engine")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from .jobs import JobSpec, SingleCallSpec
+from schemas.jobs import JobSpec, SingleCallSpec
 
 SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
 

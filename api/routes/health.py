@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import EngineDep
-from ..responses import FastJSONResponse
+from api.deps import EngineDep
+from api.responses import FastJSONResponse
 
 router = APIRouter(tags=["health"])
 

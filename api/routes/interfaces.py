@@ -6,10 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from api.deps import EngineDep
+from api.responses import FastJSONResponse
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
-
-from ..deps import EngineDep
-from ..responses import FastJSONResponse
 
 router = APIRouter(tags=["interface-masters"], default_response_class=FastJSONResponse)
 

@@ -9,6 +9,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
+from api.body import decode_document, read_body
+from api.deps import EngineDep, SettingsDep
+from api.errors import status_of, validation_problems
+from api.responses import FastJSONResponse
+from api.settings import Settings
 from engine import (
     BatchItem,
     Engine,
@@ -19,14 +24,8 @@ from engine import (
     Problem,
     SubmitResult,
 )
-from engine.graph import to_mermaid
+from engine.dag.graph import to_mermaid
 from schemas.jobs import parse_job_document
-
-from ..body import decode_document, read_body
-from ..deps import EngineDep, SettingsDep
-from ..errors import status_of, validation_problems
-from ..responses import FastJSONResponse
-from ..settings import Settings
 
 router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
 

@@ -8,10 +8,10 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import migrate
-from .dialects import Engines, create_engines
-from .wakeup import Wakeup
-from .writer import BatchWriter, WriteOp
+from engine.store import migrate
+from engine.store.dialects import Engines, create_engines
+from engine.store.wakeup import Wakeup
+from engine.store.writer import BatchWriter, WriteOp
 
 T = TypeVar("T")
 

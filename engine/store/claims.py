@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..states import AttemptStatus, JobStatus, TaskStatus
-from .records import ClaimedTask
-from .tables import attempts, jobs, tasks
-from .writer import WriteOp
+from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.store.records import ClaimedTask
+from engine.store.tables import attempts, jobs, tasks
+from engine.store.writer import WriteOp
 
 
 @dataclass(frozen=True, kw_only=True)

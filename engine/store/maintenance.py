@@ -10,17 +10,17 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import Conflict, NotFound
-from ..states import (
+from engine.errors import Conflict, NotFound
+from engine.states import (
     JOB_TERMINAL,
     TASK_RETRYABLE,
     AttemptStatus,
     JobStatus,
     TaskStatus,
 )
-from .progress import settle
-from .tables import attempts, job_interfaces, job_tags, jobs, tasks
-from .writer import WriteOp
+from engine.store.progress import settle
+from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
+from engine.store.writer import WriteOp
 
 _ACTIVE_TASK = [TaskStatus.PENDING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
 

@@ -9,10 +9,10 @@ from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
-from ..errors import Conflict, NotFound
-from ..states import JobStatus
-from .tables import interface_masters, job_interfaces, jobs
-from .writer import WriteOp
+from engine.errors import Conflict, NotFound
+from engine.states import JobStatus
+from engine.store.tables import interface_masters, job_interfaces, jobs
+from engine.store.writer import WriteOp
 
 _ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
 

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .dialects import serialize_migrations
+from engine.store.dialects import serialize_migrations
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..states import AttemptStatus, JobStatus, TaskStatus
-from .claims import Dispatch, claim_tasks
-from .progress import finish_jobs, settle
-from .records import ClaimedTask, Outcome
-from .tables import attempts, tasks
-from .writer import WriteOp
+from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.store.claims import Dispatch, claim_tasks
+from engine.store.progress import finish_jobs, settle
+from engine.store.records import ClaimedTask, Outcome
+from engine.store.tables import attempts, tasks
+from engine.store.writer import WriteOp
 
 _record_task = (
     update(tasks)

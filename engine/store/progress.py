@@ -1,4 +1,4 @@
-"""Apply :func:`engine.scheduler.advance` inside a write transaction.
+"""Apply :func:`engine.dag.scheduler.advance` inside a write transaction.
 
 Called by every write that can end a task (an attempt's outcome, the reaper, a retry of the job)
 so that downstream tasks are promoted or skipped, and the job is finished, in the same commit.
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.dag.scheduler import SKIP_UPSTREAM, TaskState, advance
+from engine.states import JobStatus, TaskStatus
+from engine.store.tables import jobs, tasks
 from schemas.jobs import TriggerRule
-
-from ..scheduler import SKIP_UPSTREAM, TaskState, advance
-from ..states import JobStatus, TaskStatus
-from .tables import jobs, tasks
 
 _ACTIVE_JOB = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
 

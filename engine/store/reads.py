@@ -12,8 +12,8 @@ import orjson
 from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import NotFound
-from .tables import attempts, interface_masters, job_tags, jobs, tasks
+from engine.errors import NotFound
+from engine.store.tables import attempts, interface_masters, job_tags, jobs, tasks
 
 
 def _visible(job_id: str, owner: str | None) -> Any:

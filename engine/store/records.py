@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from ..states import AttemptStatus, TaskStatus
+from engine.states import AttemptStatus, TaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)

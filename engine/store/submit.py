@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import IdempotencyMismatch
-from ..states import AttemptStatus, JobStatus, TaskStatus
-from .claims import Dispatch
-from .records import ClaimedTask
-from .tables import attempts, job_interfaces, job_tags, jobs, tasks
-from .writer import WriteOp
+from engine.errors import IdempotencyMismatch
+from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.store.claims import Dispatch
+from engine.store.records import ClaimedTask
+from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
+from engine.store.writer import WriteOp
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .dialects import announce_ready
+from engine.store.dialects import announce_ready
 
 T = TypeVar("T")
 log = logging.getLogger("jobqueue.writer")

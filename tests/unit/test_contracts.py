@@ -8,16 +8,16 @@ from typing import Any, Literal
 import pytest
 from jsonschema import Draft7Validator
 
-from engine.contracts import (
+from engine.contracts.checks import (
     check_task,
     compare,
     resolve_output_path,
     schema_problems,
     validate_instance,
 )
+from engine.contracts.tools import validator
 from engine.errors import Problem
-from engine.references import Reference
-from engine.schema_tools import validator
+from engine.templates.references import Reference
 
 OK, NO, MAYBE = "compatible", "incompatible", "undecidable"
 INT = {"type": "integer"}

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from engine.contracts import compare, resolve_output_path, schema_problems, validate_instance
+from engine.contracts.checks import compare, resolve_output_path, schema_problems, validate_instance
 
 KEYS = ["a", "b", "c"]
 SCALARS = st.one_of(

@@ -22,7 +22,7 @@ import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.loader import load_workflow_file
+from engine.jobs.loader import load_workflow_file
 from examples.demo_api import create_app
 from examples.demo_api.app import make_item, search_results
 from schemas.jobs import DEFAULT_RETRY_ON_STATUS, JobSpec, TaskSpec

@@ -1,4 +1,4 @@
-"""The task graph: edges, structural problems, and the helpers of the scheduler (engine.graph)."""
+"""The task graph: edges, structural problems, and the helpers of the scheduler (engine.dag.graph)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from engine.graph import (
+from engine.dag.graph import (
     NameHints,
     build_graph,
     downstream_closure,

@@ -1,4 +1,4 @@
-"""engine.loader: YAML workflow files -> plain documents with marks -> JobSpec."""
+"""engine.jobs.loader: YAML workflow files -> plain documents with marks -> JobSpec."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import JobInvalid, JobQueueError, Problem
-from engine.loader import (
+from engine.jobs.loader import (
     MAX_VALUES,
     LoadedDocument,
     WorkflowFileError,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from engine.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy, policy_from_fields
+from engine.dag.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy, policy_from_fields
 from schemas.jobs import BackoffStrategy
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.scheduler import SKIP_UPSTREAM, SKIP_WHEN, TaskState, advance, job_outcome
+from engine.dag.scheduler import SKIP_UPSTREAM, SKIP_WHEN, TaskState, advance, job_outcome
 from engine.states import JobStatus, TaskStatus
 from schemas.jobs import TriggerRule
 

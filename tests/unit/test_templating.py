@@ -1,4 +1,4 @@
-"""Sandboxed rendering and static analysis of job templates (engine.templating, engine.sandbox)."""
+"""Sandboxed rendering and static analysis of job templates (engine.templates)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine import templating
-from engine.sandbox import SandboxEnvironment
-from engine.templating import (
+from engine.templates import rendering as templating
+from engine.templates.rendering import (
     TemplateError,
     build_context,
     evaluate_condition,
@@ -18,6 +17,7 @@ from engine.templating import (
     render_value,
     syntax_problems,
 )
+from engine.templates.sandbox import SandboxEnvironment
 
 
 @pytest.fixture

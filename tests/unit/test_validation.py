@@ -1,4 +1,4 @@
-"""The creation-time report (engine.validation): every problem at once, the schema snapshot."""
+"""The creation-time report (engine.jobs.validation): every problem at once, the schema snapshot."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.validate_large import build_document
 from engine.errors import JobInvalid, Problem
-from engine.validation import InterfaceSchemas, ValidatedJob, validate_job
+from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from schemas.jobs import JobSpec, parse_job_document
 
 SEARCH_OUT = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 
-from engine.loader import load_workflow_file
+from engine.jobs.loader import load_workflow_file
 from schemas.export import SCHEMA_PATH, render, workflow_schema
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples", "workflows").glob("*.yaml"))

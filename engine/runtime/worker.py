@@ -19,19 +19,19 @@ from typing import Any
 
 from ulid import ULID
 
-from .attempt import AttemptSettings, run_attempt
-from .config import EngineConfig
-from .http import Executor
-from .render_cache import RenderCache
-from .sandbox import SandboxEnvironment
-from .states import TaskStatus
-from .store import Store
-from .store.claims import ClaimOp, Dispatch
-from .store.dialects import FileChangeWatch, ReadyListener
-from .store.maintenance import ReapOp
-from .store.ops import CompleteOp, HandBackOp, HeartbeatOp
-from .store.reads import next_due, render_inputs, running_states
-from .store.records import ClaimedTask, Outcome
+from engine.config import EngineConfig
+from engine.http import Executor
+from engine.runtime.attempt import AttemptSettings, run_attempt
+from engine.runtime.render_cache import RenderCache
+from engine.states import TaskStatus
+from engine.store import Store
+from engine.store.claims import ClaimOp, Dispatch
+from engine.store.dialects import FileChangeWatch, ReadyListener
+from engine.store.maintenance import ReapOp
+from engine.store.ops import CompleteOp, HandBackOp, HeartbeatOp
+from engine.store.reads import next_due, render_inputs, running_states
+from engine.store.records import ClaimedTask, Outcome
+from engine.templates.sandbox import SandboxEnvironment
 
 log = logging.getLogger("jobqueue.worker")
 

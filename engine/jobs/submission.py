@@ -9,11 +9,10 @@ from typing import Any
 import orjson
 from ulid import ULID
 
+from engine.jobs.validation import ValidatedJob, has_template
+from engine.states import JobStatus, TaskStatus
+from engine.store.submit import NewJob
 from schemas.jobs import JobSpec, TaskSpec
-
-from .states import JobStatus, TaskStatus
-from .store.submit import NewJob
-from .validation import ValidatedJob, has_template
 
 
 def new_job_id() -> str:

@@ -21,9 +21,14 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.parser import Parser
 
-from .errors import JobQueueError, Problem
-from .references import PathPart, Reference
-from .sandbox import SandboxEnvironment, default_environment, render_budget, whole_expression
+from engine.errors import JobQueueError, Problem
+from engine.templates.references import PathPart, Reference
+from engine.templates.sandbox import (
+    SandboxEnvironment,
+    default_environment,
+    render_budget,
+    whole_expression,
+)
 
 __all__ = [
     "SandboxEnvironment",

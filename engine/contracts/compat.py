@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from engine import schema_memo
-from engine.schema_keywords import check_arrays, check_numbers, check_objects, check_strings
-from engine.schema_shapes import (
+from engine.contracts import memo as schema_memo
+from engine.contracts.keywords import check_arrays, check_numbers, check_objects, check_strings
+from engine.contracts.shapes import (
     MAX_DEPTH,
     Alt,
     Ctx,
@@ -39,7 +39,7 @@ from engine.schema_shapes import (
     TooComplex,
     alternatives,
 )
-from engine.schema_tools import (
+from engine.contracts.tools import (
     ALL_KINDS,
     NUMBER_KINDS,
     SCHEMA_FAILURES,

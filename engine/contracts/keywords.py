@@ -11,8 +11,8 @@ import math
 from fractions import Fraction
 from typing import Any
 
-from engine.schema_shapes import Alt, ArrayFacts, Ctx, Mismatch, ObjectFacts
-from engine.schema_tools import (
+from engine.contracts.shapes import Alt, ArrayFacts, Ctx, Mismatch, ObjectFacts
+from engine.contracts.tools import (
     SCHEMA_FAILURES,
     Node,
     as_fraction,

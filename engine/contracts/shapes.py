@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from engine.schema_tools import (
+from engine.contracts.tools import (
     ALL_KINDS,
     NUMBER_KINDS,
     Node,

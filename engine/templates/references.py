@@ -1,4 +1,4 @@
-"""A template's reference to an upstream task, as found by ``engine.templating``.
+"""A template's reference to an upstream task, as found by ``engine.templates.rendering``.
 
 Shared by the graph (a reference implies an edge) and the interface checker (a reference names a
 path in the upstream's output schema), so it lives apart from both.

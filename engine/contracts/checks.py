@@ -36,18 +36,16 @@ from typing import Any
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
-from engine.errors import Problem
-from engine.input_checks import Report, check_body
-from engine.references import Reference
-from engine.schema_compat import Mismatch, Verdict, compare, consumer_kinds
-from engine.schema_paths import (
+from engine.contracts.compat import Mismatch, Verdict, compare, consumer_kinds
+from engine.contracts.inputs import Report, check_body
+from engine.contracts.paths import (
     PathLookup,
     format_path,
     input_position,
     lookup_output_path,
     resolve_output_path,
 )
-from engine.schema_tools import (
+from engine.contracts.tools import (
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
@@ -61,7 +59,9 @@ from engine.schema_tools import (
     type_names,
     validator,
 )
-from engine.templating import is_whole_expression
+from engine.errors import Problem
+from engine.templates.references import Reference
+from engine.templates.rendering import is_whole_expression
 
 __all__ = [
     "HEADERS_SCHEMA",

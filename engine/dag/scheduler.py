@@ -9,9 +9,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
 from schemas.jobs import TriggerRule
-
-from .states import TASK_TERMINAL, JobStatus, TaskStatus
 
 #: ``skip_reason`` values
 SKIP_WHEN = "when"  #: the task's own ``when`` was false: counts as done-OK for all_success

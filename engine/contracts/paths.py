@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from engine import schema_memo
-from engine.schema_tools import (
+from engine.contracts import memo as schema_memo
+from engine.contracts.tools import (
     ALL_KINDS,
     Node,
     UnresolvedRef,

@@ -17,7 +17,7 @@ the document is built as a tree of fresh values (no shared objects), with a cap 
 may expand it. ``marks`` maps the JSON pointer of every value ("/tasks/1/body/ids", ``~0``/``~1``
 escaped, "" for the root) to the 1-based (line, column) where its YAML node starts.
 
-Reading YAML (safety rules, marks) lives in :mod:`engine.yaml_document`; this module turns
+Reading YAML (safety rules, marks) lives in :mod:`engine.jobs.yaml_reader`; this module turns
 the document into the job model and re-exports the reading functions.
 """
 
@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from yaml.nodes import ScalarNode
 
 from engine.errors import JobInvalid, Problem
-from engine.yaml_document import (
+from engine.jobs.yaml_reader import (
     _CORE,
     _LOADER,
     _SCALAR_TAGS,

@@ -17,11 +17,10 @@ from enum import Enum
 
 import networkx as nx
 
+from engine.errors import Problem
+from engine.templates.references import Reference
+from engine.templates.rendering import find_references
 from schemas.jobs import JobSpec, TaskSpec
-
-from .errors import Problem
-from .references import Reference
-from .templating import find_references
 
 #: above this many names, ``expected`` lists the closest names instead of all of them
 _MAX_EXPECTED = 50

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import Problem
-from engine.schema_compat import consumer_kinds
-from engine.schema_paths import InputPosition, input_position
-from engine.schema_tools import (
+from engine.contracts.compat import consumer_kinds
+from engine.contracts.paths import InputPosition, input_position
+from engine.contracts.tools import (
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
@@ -25,6 +24,7 @@ from engine.schema_tools import (
     pointer,
     type_names,
 )
+from engine.errors import Problem
 
 
 @dataclass

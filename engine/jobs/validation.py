@@ -1,6 +1,6 @@
 """Creation-time validation (SPEC section 3): one report with every problem of a job.
 
-:func:`validate_job` checks the graph (``engine.graph``), template syntax (``engine.templating``),
+:func:`validate_job` checks the graph (``engine.dag.graph``), template syntax (``engine.templates``),
 InterfaceMaster names, that schemas are valid draft-07, and — when ``validate_interfaces`` is true
 and the graph is sound — the compatibility of every task with its upstream outputs
 (``engine.contracts``). It raises :class:`JobInvalid` with all errors, or returns the
@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
+from engine.contracts import checks as contracts
+from engine.contracts import memo as schema_memo
+from engine.dag.graph import GraphResult, NameHints, build_graph, topological_order
+from engine.errors import JobInvalid, Problem
+from engine.templates.rendering import escape_pointer, is_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
-
-from . import contracts, schema_memo
-from .errors import JobInvalid, Problem
-from .graph import GraphResult, NameHints, build_graph, topological_order
-from .templating import escape_pointer, is_template, syntax_problems
 
 Schema = dict[str, Any] | bool | None
 _SINGLE_CALL_PREFIX = "/tasks/0"

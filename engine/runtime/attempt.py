@@ -13,15 +13,20 @@ from typing import Any
 
 import orjson
 
-from .contracts import validate_instance
-from .http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
-from .retry import RetryPolicy, policy_from_fields
-from .sandbox import SandboxEnvironment
-from .scheduler import SKIP_WHEN
-from .states import AttemptStatus, TaskStatus
-from .store.maintenance import expired_error
-from .store.records import ClaimedTask, Outcome
-from .templating import TemplateError, build_context, evaluate_condition, render_value
+from engine.contracts.checks import validate_instance
+from engine.dag.retry import RetryPolicy, policy_from_fields
+from engine.dag.scheduler import SKIP_WHEN
+from engine.http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
+from engine.states import AttemptStatus, TaskStatus
+from engine.store.maintenance import expired_error
+from engine.store.records import ClaimedTask, Outcome
+from engine.templates.rendering import (
+    TemplateError,
+    build_context,
+    evaluate_condition,
+    render_value,
+)
+from engine.templates.sandbox import SandboxEnvironment
 
 #: loads (job params/name, upstream outputs) for rendering; called only for templated tasks
 ContextLoader = Callable[[ClaimedTask], Awaitable[dict[str, Any]]]
