@@ -12,8 +12,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from engine import JobInvalid, Problem, TooLarge
-from engine.jobs.loader import parse_yaml_body
+from engine import JobInvalid, Problem, TooLarge, parse_yaml_body
 
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _MAX_INT = 2**63

@@ -18,8 +18,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.settings import Settings
-from engine import Engine, EngineConfig, JobInvalid, Problem
-from engine.jobs.loader import LoadedDocument, WorkflowFileError, attach_marks, load_workflow_file
+from engine import (
+    Engine,
+    EngineConfig,
+    JobInvalid,
+    LoadedDocument,
+    Problem,
+    WorkflowFileError,
+    attach_marks,
+    load_workflow_file,
+)
 
 STATUS_STYLE = {
     "succeeded": "green",

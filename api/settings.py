@@ -1,4 +1,4 @@
-"""Settings, read from the environment (JOBQUEUE_*) in this one module (SPEC section 6)."""
+"""Settings, read from the environment (JOBQUEUE_*) in this one module."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine import EngineConfig
-from engine.config import DEFAULT_DB_URL
+from engine import DEFAULT_DB_URL, EngineConfig
 
 
 def _split(value: object) -> object:

@@ -1,1 +1,1 @@
-"""JobQueue's performance harness (SPEC section 9): ``python -m benchmarks.run [--quick]``."""
+"""JobQueue's performance harness: ``python -m benchmarks.run [--quick]``."""

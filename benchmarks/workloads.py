@@ -1,4 +1,4 @@
-"""The workloads of SPEC section 9 / issue 6. Each returns a flat dict of figures.
+"""The workloads of the performance harness. Each returns a flat dict of figures.
 
 Figures ending in ``_rps`` / ``_per_s`` are rates, ``_ms`` / ``_s`` times, ``_mb`` memory;
 ``gen_cpu_*`` is the load generator's own CPU (this process) over the measured interval.

@@ -1,24 +1,67 @@
 """JobQueue's engine: everything below the REST API and the CLI. It never imports FastAPI.
 
-``api/`` and the CLI import only the names listed in ``__all__``.
+``api/`` imports only the names listed in ``__all__``. They load on first use (PEP 562), so that
+importing a pure subpackage (``engine.dag``, ``engine.contracts``, ``engine.templates``) does
+not drag in the store, SQLAlchemy or the HTTP clients.
 """
 
-from engine.config import EngineConfig
-from engine.errors import (
-    Conflict,
-    IdempotencyMismatch,
-    JobInvalid,
-    JobQueueError,
-    NotFound,
-    Problem,
-    TooLarge,
-)
-from engine.jobs.loader import WorkflowFileError
-from engine.service import BatchItem, Engine, SubmitResult, WorkerFailed
-from engine.states import JobStatus, TaskStatus
-from engine.store.reads import JobFilter
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.config import DEFAULT_DB_URL, EngineConfig
+    from engine.dag.graph import to_mermaid
+    from engine.errors import (
+        Conflict,
+        IdempotencyMismatch,
+        JobInvalid,
+        JobQueueError,
+        NotFound,
+        Problem,
+        TooLarge,
+        WorkerFailed,
+    )
+    from engine.jobs.loader import (
+        LoadedDocument,
+        WorkflowFileError,
+        attach_marks,
+        load_workflow_file,
+        parse_yaml_body,
+    )
+    from engine.service import BatchItem, Engine, SubmitResult
+    from engine.states import JobStatus, TaskStatus
+    from engine.store.reads import JobFilter
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "BatchItem": "engine.service",
+    "Conflict": "engine.errors",
+    "DEFAULT_DB_URL": "engine.config",
+    "Engine": "engine.service",
+    "EngineConfig": "engine.config",
+    "IdempotencyMismatch": "engine.errors",
+    "JobFilter": "engine.store.reads",
+    "JobInvalid": "engine.errors",
+    "JobQueueError": "engine.errors",
+    "JobStatus": "engine.states",
+    "LoadedDocument": "engine.jobs.loader",
+    "NotFound": "engine.errors",
+    "Problem": "engine.errors",
+    "SubmitResult": "engine.service",
+    "TaskStatus": "engine.states",
+    "TooLarge": "engine.errors",
+    "WorkerFailed": "engine.errors",
+    "WorkflowFileError": "engine.jobs.loader",
+    "attach_marks": "engine.jobs.loader",
+    "load_workflow_file": "engine.jobs.loader",
+    "parse_yaml_body": "engine.jobs.loader",
+    "to_mermaid": "engine.dag.graph",
+}
 
 __all__ = [
+    "DEFAULT_DB_URL",
     "BatchItem",
     "Conflict",
     "Engine",
@@ -28,6 +71,7 @@ __all__ = [
     "JobInvalid",
     "JobQueueError",
     "JobStatus",
+    "LoadedDocument",
     "NotFound",
     "Problem",
     "SubmitResult",
@@ -35,4 +79,21 @@ __all__ = [
     "TooLarge",
     "WorkerFailed",
     "WorkflowFileError",
+    "attach_marks",
+    "load_workflow_file",
+    "parse_yaml_body",
+    "to_mermaid",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -7,7 +7,10 @@ Exception tree (``api/errors.py`` maps each to exactly one HTTP status)::
     ├── NotFound            404  unknown (or expired, or another owner's) job / task / master
     ├── Conflict            409  wrong state: cancel a finished job, retry a running one, ...
     ├── IdempotencyMismatch 422  same Idempotency-Key, different body
-    └── TooLarge            413  a limit on size was exceeded
+    ├── TooLarge            413  a limit on size was exceeded
+    ├── WorkflowFileError   422  a YAML workflow file that cannot be read (engine.jobs.yaml_reader)
+    ├── TemplateError       ---  a template failed to render: the task fails, never the request
+    └── WorkerFailed        503  a worker of this process stopped on its own (``/healthz``)
 """
 
 from __future__ import annotations
@@ -65,3 +68,7 @@ class IdempotencyMismatch(JobQueueError):
 
 class TooLarge(JobQueueError):
     pass
+
+
+class WorkerFailed(JobQueueError):
+    """A worker stopped because one of its helper tasks died."""

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from engine.config import EngineConfig
 from engine.contracts.checks import schema_problems
-from engine.errors import JobInvalid, JobQueueError
+from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
 from engine.jobs import views
 from engine.jobs.submission import build_rows, request_hash
@@ -39,10 +39,6 @@ from engine.store.submit import NewJob, SubmitOp, Submitted, is_due
 from schemas.jobs import JobSpec
 
 log = logging.getLogger("jobqueue.engine")
-
-
-class WorkerFailed(JobQueueError):
-    """A worker stopped because one of its helper tasks died."""
 
 
 @dataclass(frozen=True, kw_only=True)

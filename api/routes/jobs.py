@@ -23,8 +23,8 @@ from engine import (
     JobStatus,
     Problem,
     SubmitResult,
+    to_mermaid,
 )
-from engine.dag.graph import to_mermaid
 from schemas.jobs import parse_job_document
 
 router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)

@@ -1,6 +1,6 @@
 """Interface contracts: are a task's templates and body compatible with the declared schemas?
 
-Pure functions, no I/O. The creation-time checks of SPEC section 3 live in :func:`check_task`
+Pure functions, no I/O. The creation-time checks live in :func:`check_task`
 (one task, its upstream output schemas already resolved by the caller); :func:`schema_problems`
 says whether a schema is valid draft-07; :func:`validate_instance` is the run-time check of a
 rendered request body or a response body.

@@ -1,4 +1,4 @@
-"""The target policy (SPEC section 7): which addresses a task may make the worker call.
+"""The target policy: which addresses a task may make the worker call.
 
 Every address a host resolves to is classified and checked; one bad address blocks the whole
 host (a name that resolves to a public and a private address is how DNS rebinding starts).

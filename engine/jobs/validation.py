@@ -1,6 +1,7 @@
-"""Creation-time validation (SPEC section 3): one report with every problem of a job.
+"""Creation-time validation: one report with every problem of a job.
 
-:func:`validate_job` checks the graph (``engine.dag.graph``), template syntax (``engine.templates``),
+:func:`validate_job` checks the graph (``engine.dag.graph``), template syntax
+(``engine.templates``),
 InterfaceMaster names, that schemas are valid draft-07, and — when ``validate_interfaces`` is true
 and the graph is sound — the compatibility of every task with its upstream outputs
 (``engine.contracts``). It raises :class:`JobInvalid` with all errors, or returns the

@@ -1,4 +1,4 @@
-"""Rows -> the documents the API returns (SPEC section 5). Pure functions."""
+"""Rows -> the documents the API returns. Pure functions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-#: header names whose values are never returned (SPEC section 7)
+#: header names whose values are never returned
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )

@@ -1,4 +1,4 @@
-"""The ``jobqueue`` command line (SPEC section 8): help, validate, run, submit, jobs, serve,
+"""The ``jobqueue`` command line: help, validate, run, submit, jobs, serve,
 worker, db upgrade, demo, and the README's ``uvicorn api.main:app`` quickstart.
 
 In-process commands go through typer's test runner; where a real process matters (a server, a

@@ -1,4 +1,4 @@
-"""The task graph: edges, structural problems, and the helpers of the scheduler (engine.dag.graph)."""
+"""The task graph (engine.dag.graph): edges, structural problems, order and sinks."""
 
 from __future__ import annotations
 
