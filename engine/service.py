@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-
 from engine.config import EngineConfig
 from engine.contracts.checks import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
@@ -20,22 +18,7 @@ from engine.jobs import views
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.runtime.worker import Worker
-from engine.store import Store
-from engine.store.claims import Dispatch
-from engine.store.maintenance import CancelOp, Reaped, ReapOp, RetryJobOp
-from engine.store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
-from engine.store.reads import (
-    JobFilter,
-    attempt_rows,
-    decode_cursor,
-    encode_cursor,
-    job_row,
-    list_job_rows,
-    master_rows,
-    task_rows,
-)
-from engine.store.records import ClaimedTask
-from engine.store.submit import NewJob, SubmitOp, Submitted, is_due
+from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from schemas.jobs import JobSpec
 
 log = logging.getLogger("jobqueue.engine")
@@ -61,7 +44,7 @@ class SubmitResult:
 
 class Engine:
     def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
-        self.store = store
+        self._store = store
         self.config = config
         self._executor = executor
         self._workers: list[Worker] = []
@@ -83,7 +66,7 @@ class Engine:
         await self.stop_workers()
         if self._executor is not None:
             await self._executor.aclose()
-        await self.store.close()
+        await self._store.close()
 
     # --- submit / validate ----------------------------------------------------------------
     async def _masters_for(self, spec: JobSpec) -> dict[str, InterfaceSchemas]:
@@ -92,8 +75,7 @@ class Engine:
         )
         if not names:
             return {}
-        async with self.store.read() as conn:
-            rows = await master_rows(conn, names)
+        rows = await self._store.masters(names)
         return {r.name: InterfaceSchemas(r.input_schema, r.output_schema) for r in rows}
 
     async def validate(self, spec: JobSpec, *, single_call: bool = False) -> ValidatedJob:
@@ -131,21 +113,11 @@ class Engine:
         """Commit the job; an idle worker of this process takes its ready tasks in the same
         transaction (direct dispatch) when it has free slots and no backlog is waiting."""
         worker = next((w for w in self._workers if w.alive), None)
-        now = time.time()
-        ready = sum(1 for t in rows.tasks if is_due(t, now))
-        reserved = worker.reserve(ready) if worker is not None else 0
-        if worker is None or reserved == 0:
-            return await self.store.write(SubmitOp(rows))
-        dispatch = Dispatch(
-            worker=worker.name, limit=reserved, lease_seconds=self.config.lease_seconds
+        if worker is None:
+            return await self._store.submit(rows)
+        return await worker.dispatching(
+            rows.due_count(time.time()), lambda dispatch: self._store.submit(rows, dispatch)
         )
-        claimed: Sequence[ClaimedTask] = ()
-        try:
-            done = await self.store.write(SubmitOp(rows, dispatch))
-            claimed = done.claimed
-            return done
-        finally:
-            worker.adopt(claimed, reserved)
 
     async def submit_many(self, items: Sequence[BatchItem]) -> list[SubmitResult | JobQueueError]:
         """Submit several jobs; each is validated and accepted or refused on its own.
@@ -173,7 +145,7 @@ class Engine:
             )
             warnings.append([w.to_dict() for w in validated.warnings])
         done = await asyncio.gather(
-            *(self.store.write(SubmitOp(p)) for p in prepared if not isinstance(p, JobQueueError)),
+            *(self._store.submit(p) for p in prepared if not isinstance(p, JobQueueError)),
             return_exceptions=True,
         )
         results: list[SubmitResult | JobQueueError] = []
@@ -200,37 +172,28 @@ class Engine:
 
     # --- reads ----------------------------------------------------------------------------
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
-        async with self.store.read() as conn:
-            job = await job_row(conn, job_id, owner)
-            rows = await task_rows(conn, job_id)
+        job, rows = await self._store.job(job_id, owner=owner)
         return views.job_detail(job, rows, self.config.default_timeout)
 
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
-        async with self.store.read() as conn:
-            job = await job_row(conn, job_id, owner)
-            rows = await task_rows(conn, job_id, with_results=True)
+        job, rows = await self._store.job(job_id, owner=owner, with_results=True)
         return views.job_result(job, rows)
 
     async def get_attempts(
         self, job_id: str, task: str, *, owner: str | None = None
     ) -> list[dict[str, Any]]:
-        async with self.store.read() as conn:
-            await job_row(conn, job_id, owner)
-            rows = await attempt_rows(conn, job_id, task)
+        rows = await self._store.attempts(job_id, task, owner=owner)
         return [views.attempt_view(r) for r in rows]
 
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
-        async with self.store.read() as conn:
-            job = await job_row(conn, job_id, owner)
-            rows = await task_rows(conn, job_id)
+        job, rows = await self._store.job(job_id, owner=owner)
         return {"job_id": job.id, "status": job.status, **views.graph_view(rows)}
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         position = decode_cursor(cursor) if cursor else None
-        async with self.store.read() as conn:
-            rows = await list_job_rows(conn, flt, limit=limit, cursor=position)
+        rows = await self._store.list_jobs(flt, limit=limit, cursor=position)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
@@ -238,13 +201,12 @@ class Engine:
 
     # --- control --------------------------------------------------------------------------
     async def cancel(self, job_id: str, *, owner: str | None = None) -> str:
-        result = await self.store.write(CancelOp(job_id, owner))
-        for worker in self._workers:
-            worker.interrupt(result.interrupted)
+        result = await self._store.cancel(job_id, owner=owner)
+        self._interrupt(result.interrupted)
         return result.status
 
     async def retry(self, job_id: str, *, owner: str | None = None) -> str:
-        return await self.store.write(RetryJobOp(job_id, owner))
+        return await self._store.retry_job(job_id, owner=owner)
 
     # --- interface masters ----------------------------------------------------------------
     def _check_master_schemas(self, fields: dict[str, Any]) -> None:
@@ -257,22 +219,20 @@ class Engine:
 
     async def create_master(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._check_master_schemas(fields)
-        return views.master_view(await self.store.write(CreateMasterOp(fields)))
+        return views.master_view(await self._store.create_master(fields))
 
     async def update_master(self, key: str, fields: dict[str, Any]) -> dict[str, Any]:
         self._check_master_schemas(fields)
-        return views.master_view(await self.store.write(UpdateMasterOp(key, fields)))
+        return views.master_view(await self._store.update_master(key, fields))
 
     async def delete_master(self, key: str) -> None:
-        await self.store.write(DeleteMasterOp(key))
+        await self._store.delete_master(key)
 
     async def list_masters(self) -> list[dict[str, Any]]:
-        async with self.store.read() as conn:
-            return [views.master_view(r) for r in await master_rows(conn)]
+        return [views.master_view(r) for r in await self._store.masters()]
 
     async def get_master(self, key: str) -> dict[str, Any]:
-        async with self.store.read() as conn:
-            return views.master_view(await master_row(conn, key))
+        return views.master_view(await self._store.master(key))
 
     # --- workers --------------------------------------------------------------------------
     def executor(self) -> Executor:
@@ -289,7 +249,7 @@ class Engine:
         return self._executor
 
     def worker(self) -> Worker:
-        worker = Worker(store=self.store, config=self.config, executor=self.executor())
+        worker = Worker(store=self._store, config=self.config, executor=self.executor())
         self._workers.append(worker)
         return worker
 
@@ -315,8 +275,7 @@ class Engine:
         return {"workers": len(self._workers), "failed_workers": failed}
 
     async def ping(self) -> None:
-        async with self.store.read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self._store.ping()
 
     async def stop_workers(self) -> None:
         for worker in self._workers:
@@ -330,7 +289,12 @@ class Engine:
     async def reap(self, *, now: float | None = None) -> Reaped:
         """One reaper sweep now (tests and operators; workers run it every reaper interval):
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
-        reaped = await self.store.write(ReapOp(max_rescues=self.config.max_rescues, now=now))
-        for worker in self._workers:
-            worker.interrupt(list(reaped.interrupted))
+        reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
+        self._interrupt(reaped.interrupted)
         return reaped
+
+    def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Interrupt these (task id, attempt) calls wherever they run in this process; workers
+        of other processes see the change through their cancel watch."""
+        for worker in self._workers:
+            worker.interrupt(pairs)

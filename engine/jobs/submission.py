@@ -11,6 +11,7 @@ from ulid import ULID
 
 from engine.jobs.validation import ValidatedJob, has_template
 from engine.states import JobStatus, TaskStatus
+from engine.store.records import StoredTaskSpec
 from engine.store.submit import NewJob
 from schemas.jobs import JobSpec, TaskSpec
 
@@ -30,28 +31,28 @@ def _retry_value(task: TaskSpec, job: JobSpec, field: str) -> Any:
 
 def _task_spec(
     task: TaskSpec, job: JobSpec, validated: ValidatedJob, position: int
-) -> dict[str, Any]:
+) -> StoredTaskSpec:
     schemas = validated.schemas.get(task.name)
     strategy = _retry_value(task, job, "backoff_strategy")
-    return {
-        "position": position,
-        "solo": len(job.tasks) == 1,
-        "method": task.method,
-        "url": task.url,
-        "headers": task.headers,
-        "params": task.params,
-        "body": task.body,
-        "timeout_sec": task.timeout_sec,
-        "follow_redirects": task.follow_redirects,
-        "when": task.when,
-        "interface": task.interface,
-        "backoff_strategy": strategy.value if strategy is not None else None,
-        "backoff_seconds": _retry_value(task, job, "backoff_seconds"),
-        "max_backoff_seconds": _retry_value(task, job, "max_backoff_seconds"),
-        "retry_on_status": _retry_value(task, job, "retry_on_status"),
-        "input_schema": schemas.input_schema if schemas else None,
-        "output_schema": schemas.output_schema if schemas else None,
-    }
+    return StoredTaskSpec(
+        position=position,
+        solo=len(job.tasks) == 1,
+        method=task.method,
+        url=task.url,
+        headers=task.headers,
+        params=task.params,
+        body=task.body,
+        timeout_sec=task.timeout_sec,
+        follow_redirects=task.follow_redirects,
+        when=task.when,
+        interface=task.interface,
+        backoff_strategy=strategy.value if strategy is not None else None,
+        backoff_seconds=_retry_value(task, job, "backoff_seconds"),
+        max_backoff_seconds=_retry_value(task, job, "max_backoff_seconds"),
+        retry_on_status=_retry_value(task, job, "retry_on_status"),
+        input_schema=schemas.input_schema if schemas else None,
+        output_schema=schemas.output_schema if schemas else None,
+    )
 
 
 def build_rows(
@@ -78,7 +79,7 @@ def build_rows(
                 "position": position,
                 "status": (TaskStatus.QUEUED if root else TaskStatus.PENDING).value,
                 "priority": job.priority,
-                "spec": _task_spec(task, job, validated, position),
+                "spec": _task_spec(task, job, validated, position).to_json(),
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
                 "templated": has_template([task.url, task.headers, task.params, task.body]),

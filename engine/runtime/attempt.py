@@ -85,20 +85,20 @@ async def _render(
 ) -> tuple[dict[str, Any], Outcome | None]:
     """The rendered request parts, or the outcome that ends the attempt before any call."""
     spec = task.spec
-    parts = {k: spec.get(k) for k in ("url", "headers", "params", "body")}
-    if not task.templated and not spec.get("when"):
+    parts = {"url": spec.url, "headers": spec.headers, "params": spec.params, "body": spec.body}
+    if not task.templated and not spec.when:
         return parts, None
     context = build_context(**(await load(task)))
-    base = f"/tasks/{spec.get('position', 0)}"
+    base = f"/tasks/{spec.position}"
     try:
-        if spec.get("when") and not evaluate_condition(spec["when"], context, env=env):
+        if spec.when and not evaluate_condition(spec.when, context, env=env):
             return parts, _outcome(
                 task,
                 TaskStatus.SKIPPED,
                 attempt_status=AttemptStatus.SKIPPED,
                 counts=False,
                 skip_reason=SKIP_WHEN,
-                error={"type": "condition_false", "message": f"when: {spec['when']} is false"},
+                error={"type": "condition_false", "message": f"when: {spec.when} is false"},
             )
         rendered = {
             k: render_value(v, context, pointer=f"{base}/{k}", env=env) for k, v in parts.items()
@@ -111,7 +111,7 @@ async def _render(
 
 
 def _input_problem(task: ClaimedTask, body: Any) -> Outcome | None:
-    schema = task.spec.get("input_schema")
+    schema = task.spec.input_schema
     if schema is None:
         return None
     errors = validate_instance(schema, body)
@@ -131,10 +131,10 @@ def _policy(task: ClaimedTask) -> RetryPolicy:
     spec = task.spec
     return policy_from_fields(
         max_attempts=task.max_attempts,
-        strategy=spec.get("backoff_strategy"),
-        backoff_seconds=spec.get("backoff_seconds"),
-        max_backoff_seconds=spec.get("max_backoff_seconds"),
-        retry_on_status=spec.get("retry_on_status"),
+        strategy=spec.backoff_strategy,
+        backoff_seconds=spec.backoff_seconds,
+        max_backoff_seconds=spec.max_backoff_seconds,
+        retry_on_status=spec.retry_on_status,
     )
 
 
@@ -171,7 +171,7 @@ def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, An
 def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> Outcome:
     fields = _response_fields(resp, settings.secret_headers)
     if 200 <= resp.status_code < 300:
-        schema = task.spec.get("output_schema")
+        schema = task.spec.output_schema
         errors = validate_instance(schema, resp.body) if schema is not None else []
         if resp.truncated and schema is not None:
             errors = [{"pointer": "", "message": "response truncated; cannot validate"}, *errors]
@@ -215,18 +215,18 @@ async def run_attempt(
     if problem is not None:
         return problem
     spec = task.spec
-    timeout = float(spec.get("timeout_sec") or settings.default_timeout)
+    timeout = float(spec.timeout_sec or settings.default_timeout)
     ttl_bound = task.expires_at is not None and task.expires_at - now < timeout
     if ttl_bound and task.expires_at is not None:
         timeout = max(task.expires_at - now, 0.001)
     request = HttpRequest(
-        method=spec.get("method", "GET"),
+        method=spec.method,
         url=rendered["url"],
         headers=_request_headers(task, rendered["headers"] or {}),
         params=rendered["params"] or {},
         body=rendered["body"],
         timeout=timeout,
-        follow_redirects=bool(spec.get("follow_redirects")),
+        follow_redirects=spec.follow_redirects,
     )
     try:
         response = await executor.send(request)

@@ -1,9 +1,10 @@
 """The worker: claims ready tasks, runs their calls concurrently, records how they ended.
 
 One class with named asyncio tasks: the claim loop (the main body), the heartbeat that renews
-leases, the watcher that interrupts calls canceled from another process, and the reaper. If a
-helper task dies the worker stops rather than limp on. ``run(burst=True)`` returns once nothing is
-queued or running, so tests never sleep-poll.
+leases, the watcher that interrupts calls canceled from another process, the reaper, and the
+wake-up sources of other processes' commits. If a helper task dies the worker stops rather than
+limp on, and says why in :attr:`Worker.failure`. ``run(burst=True)`` returns once nothing is
+queued or running, so a test can run a worker to completion instead of polling for it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from ulid import ULID
 
@@ -23,22 +24,19 @@ from engine.config import EngineConfig
 from engine.http import Executor
 from engine.runtime.attempt import AttemptSettings, run_attempt
 from engine.runtime.render_cache import RenderCache
+from engine.runtime.slots import Slots
 from engine.states import TaskStatus
-from engine.store import Store
-from engine.store.claims import ClaimOp, Dispatch
+from engine.store import ClaimedTask, Dispatch, Outcome, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
-from engine.store.maintenance import ReapOp
-from engine.store.ops import CompleteOp, HandBackOp, HeartbeatOp
-from engine.store.reads import next_due, render_inputs, running_states
-from engine.store.records import ClaimedTask, Outcome
 from engine.templates.sandbox import SandboxEnvironment
 
 log = logging.getLogger("jobqueue.worker")
+T = TypeVar("T")
 
 
 class Worker:
     def __init__(self, *, store: Store, config: EngineConfig, executor: Executor) -> None:
-        self.store = store
+        self._store = store
         self.config = config
         self.executor = executor
         self.name = f"{socket.gethostname()}:{os.getpid()}:{str(ULID())[-6:]}"
@@ -50,20 +48,16 @@ class Worker:
         self._stop = asyncio.Event()
         #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain
         self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}
-        #: tasks whose HTTP call is in flight: these hold the JOBQUEUE_CONCURRENCY slots (an
-        #: outcome waiting for its commit does not, so the next claim rides the same commit)
-        self._calls: set[int] = set()
-        self._slots = asyncio.Semaphore(max(1, config.concurrency))
+        self._slots = Slots(config.concurrency)
+        #: set when a slot frees up, for a claim loop waiting for one
         self._idle = asyncio.Event()
         self._idle.set()
         #: while calls run, claim only once this many slots are free (fewer, larger claims)
         self._claim_batch = max(1, config.concurrency // 4)
-        #: slots promised to submissions being committed with direct dispatch
-        self._reserved = 0
         #: the last claim found fewer due tasks than it could take: no backlog waits, so a new
         #: job may go straight to this worker without jumping the queue
         self._drained = False
-        #: the claim loop woke while all free slots were reserved, and so claimed nothing
+        #: the claim loop woke while all free slots were promised, and so claimed nothing
         self._missed_wake = False
         #: why the worker stopped on its own (a helper task died), else None
         self.failure: str | None = None
@@ -73,35 +67,53 @@ class Worker:
     def stop(self) -> None:
         """Stop claiming; :meth:`run` then drains the running calls (SIGTERM handler)."""
         self._stop.set()
-        self.store.wakeup.notify()
+        self._store.wakeup.notify()
 
-    def interrupt(self, pairs: list[tuple[int, int]]) -> None:
+    def interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Cancel the running calls of these (task id, attempt) pairs, if they run here."""
         for task_id, attempt in pairs:
             entry = self._running.get(task_id)
             if entry is not None and entry[0] == attempt:
                 entry[1].cancel()
 
-    def _free(self) -> int:
-        return self.config.concurrency - len(self._calls) - self._reserved
+    @property
+    def alive(self) -> bool:
+        """False once the worker stopped (asked to, or because a helper task died)."""
+        return not self._stop.is_set()
 
-    def reserve(self, wanted: int) -> int:
-        """Promise up to ``wanted`` slots to a submission (direct dispatch); 0 when busy."""
-        if self._stop.is_set() or not self._drained or wanted <= 0:
-            return 0
-        granted = max(0, min(wanted, self._free()))
-        self._reserved += granted
-        return granted
+    async def dispatching(
+        self,
+        wanted: int,
+        write: Callable[[Dispatch | None], Awaitable[T]],
+        *,
+        on_none: Callable[[], None] | None = None,
+    ) -> T:
+        """Run ``write`` with a :class:`Dispatch` for up to ``wanted`` of this worker's free
+        slots (direct dispatch), then start whatever it claimed for us.
 
-    def adopt(self, claimed: Sequence[ClaimedTask], reserved: int) -> None:
-        """Start the tasks a transaction claimed for this worker; release the rest."""
-        self._reserved -= reserved
-        for task in claimed:
-            self._start(task)
-        if self._missed_wake and self._reserved == 0:
-            # A wake-up came while every free slot was promised: look at the queue now.
-            self._missed_wake = False
-            self.store.wakeup.notify()
+        Slots are promised only while no backlog waits (a new job must not jump the queue);
+        with none promised, ``on_none`` runs and ``write`` gets no dispatch.
+        """
+        promised = 0
+        if self.alive and self._drained and wanted > 0:
+            promised = self._slots.reserve(wanted)
+        if not promised:
+            if on_none is not None:
+                on_none()
+            return await write(None)
+        dispatch = Dispatch(
+            worker=self.name, limit=promised, lease_seconds=self.config.lease_seconds
+        )
+        try:
+            return await write(dispatch)
+        finally:
+            self._slots.release(promised)
+            for task in dispatch.claimed:
+                self._start(task)
+            if self._missed_wake and not self._slots.promised:
+                # A wake-up came while every free slot was promised: look at the queue now.
+                self._missed_wake = False
+                self._store.wakeup.notify()
 
     # --- main loop -----------------------------------------------------------------------
     async def run(self, *, burst: bool = False) -> None:
@@ -111,10 +123,10 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
-        listener = self.store.engines.ready_listener(self.store.wakeup.notify)
+        listener = self._store.ready_listener(self._store.wakeup.notify)
         if listener is not None:
             helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
-        watch = self.store.engines.change_watch()
+        watch = self._store.change_watch()
         if watch is not None and self.config.change_check_interval > 0:
             helpers.append(
                 asyncio.create_task(self._watch_commits(watch), name="jobqueue-commit-watch")
@@ -138,24 +150,19 @@ class Worker:
                 log.error("worker helper %s; stopping", self.failure)
         self.stop()
 
-    @property
-    def alive(self) -> bool:
-        """False once the worker stopped (asked to, or because a helper task died)."""
-        return not self._stop.is_set()
-
     async def _claim_loop(self, burst: bool) -> None:
         while not self._stop.is_set():
-            free = self._free()
+            free = self._slots.free()
             claimed: list[ClaimedTask] = []
-            if free <= 0 and self._reserved:
+            if free <= 0 and self._slots.promised:
                 self._missed_wake = True
-            if 0 < free < self._claim_batch and self._calls:
+            if 0 < free < self._claim_batch and self._slots.busy:
                 # Busy: let a few slots free up so one claim statement serves several tasks.
                 await self._wait_for_slot(self._claim_batch)
                 continue
             if free > 0:
-                claimed = await self.store.write(
-                    ClaimOp(worker=self.name, limit=free, lease_seconds=self.config.lease_seconds)
+                claimed = await self._store.claim(
+                    worker=self.name, limit=free, lease_seconds=self.config.lease_seconds
                 )
                 self._drained = len(claimed) < free
                 for task in claimed:
@@ -165,11 +172,11 @@ class Worker:
                 continue
             if burst and not self._running and not claimed and await self._nothing_queued():
                 return
-            await self.store.wakeup.wait(await self._sleep_time(len(claimed)))
+            await self._store.wakeup.wait(await self._sleep_time(len(claimed)))
 
     async def _wait_for_slot(self, wanted: int) -> None:
         """Until ``wanted`` slots are free, or a wake-up / the poll interval says look again."""
-        while self._free() < wanted and not self._stop.is_set():
+        while self._slots.free() < wanted and not self._stop.is_set():
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), self.config.poll_interval)
@@ -177,33 +184,29 @@ class Worker:
                 return
 
     async def _sleep_time(self, claimed: int) -> float:
-        if claimed or self._free() <= 0:
+        if claimed or self._slots.free() <= 0:
             return self.config.poll_interval
-        async with self.store.read() as conn:
-            due = await next_due(conn)
+        due = await self._store.next_due()
         if due is None:
             return self.config.poll_interval
         return min(self.config.poll_interval, max(due - time.time(), 0.0))
 
     async def _nothing_queued(self) -> bool:
-        async with self.store.read() as conn:
-            return await next_due(conn) is None
+        return await self._store.next_due() is None
 
     # --- one task ------------------------------------------------------------------------
     def _start(self, task: ClaimedTask) -> None:
         runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
         self._running[task.id] = (task.attempt, runner)
-        self._calls.add(task.id)
+        self._slots.take(task.id)
 
     def _free_slot(self, task_id: int, *, wake: bool = True) -> None:
-        if task_id in self._calls:
-            self._calls.discard(task_id)
-            if wake:
-                self._wake_claims()
+        if self._slots.give_back(task_id) and wake:
+            self._wake_claims()
 
     def _wake_claims(self) -> None:
         self._idle.set()
-        self.store.wakeup.notify()
+        self._store.wakeup.notify()
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
@@ -222,19 +225,10 @@ class Worker:
         """Record the outcome. When it can make downstream tasks ready and this worker has
         no backlog, the same transaction claims them for it (no claim round trip per hop)."""
         final = outcome.status is not TaskStatus.QUEUED
-        reserved = self.reserve(self._free()) if final and not outcome.solo else 0
-        if not reserved:
-            self._wake_claims()
-        op = CompleteOp(
-            outcome,
-            Dispatch(worker=self.name, limit=reserved, lease_seconds=self.config.lease_seconds)
-            if reserved
-            else None,
+        wanted = self._slots.free() if final and not outcome.solo else 0
+        applied = await self.dispatching(
+            wanted, lambda d: self._store.complete(outcome, d), on_none=self._wake_claims
         )
-        try:
-            applied = await self.store.write(op)
-        finally:
-            self.adopt(op.claimed, reserved)
         if applied and outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
             self._cache.remember_output(
                 task.job_id,
@@ -251,8 +245,7 @@ class Worker:
         cached = self._cache.context(task.job_id, task.upstream)
         if cached is not None:
             return cached
-        async with self.store.read() as conn:
-            job, upstream = await render_inputs(conn, task.job_id, task.upstream)
+        job, upstream = await self._store.render_inputs(task.job_id, task.upstream)
         self._cache.remember_job(job.id, job.params or {}, job.name)
         return {
             "params": job.params or {},
@@ -267,12 +260,10 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             if self._running:
-                await self.store.write(
-                    HeartbeatOp(
-                        worker=self.name,
-                        task_ids=list(self._running),
-                        lease_seconds=self.config.lease_seconds,
-                    )
+                await self._store.heartbeat(
+                    worker=self.name,
+                    task_ids=list(self._running),
+                    lease_seconds=self.config.lease_seconds,
                 )
 
     async def _cancel_watch(self) -> None:
@@ -282,8 +273,7 @@ class Worker:
             if not self._running:
                 continue
             snapshot = {tid: attempt for tid, (attempt, _) in self._running.items()}
-            async with self.store.read() as conn:
-                states = await running_states(conn, list(snapshot))
+            states = await self._store.running_states(list(snapshot))
             stale = [
                 (tid, attempt)
                 for tid, attempt in snapshot.items()
@@ -304,8 +294,8 @@ class Worker:
         process on the same SQLite file) instead of waiting for the poll interval."""
         while True:
             await asyncio.sleep(self.config.change_check_interval)
-            if self._free() > 0 and watch.changed():
-                self.store.wakeup.notify()
+            if self._slots.free() > 0 and watch.changed():
+                self._store.wakeup.notify()
 
     async def _reaper(self) -> None:
         while True:
@@ -314,8 +304,8 @@ class Worker:
 
     async def reap(self, *, now: float | None = None) -> None:
         """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
-        reaped = await self.store.write(ReapOp(max_rescues=self.config.max_rescues, now=now))
-        self.interrupt(list(reaped.interrupted))
+        reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
+        self.interrupt(reaped.interrupted)
 
     async def _drain(self) -> None:
         """Let running calls finish for the grace period, then hand the rest back."""
@@ -330,5 +320,5 @@ class Worker:
             runner.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.store.write(HandBackOp(left))
+            await self._store.hand_back(left)
         log.info("handed %d unfinished tasks back to the queue", len(left))

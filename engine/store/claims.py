@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.states import TaskStatus
+from engine.store.attempts import begin_attempts
 from engine.store.records import ClaimedTask
-from engine.store.tables import attempts, jobs, tasks
+from engine.store.tables import tasks
 from engine.store.writer import WriteOp
 
 
@@ -26,6 +27,9 @@ class Dispatch:
     worker: str
     limit: int
     lease_seconds: float
+    #: filled by the write with the tasks it claimed for ``worker``. The worker reads it after
+    #: the write returns, raises or is canceled: a claimed task must reach it in every case.
+    claimed: list[ClaimedTask] = field(default_factory=list)
 
 
 _CLAIM_RETURNING = (
@@ -72,7 +76,7 @@ async def claim_tasks(
     job_ids: list[str] | None = None,
     jobs_running: bool = False,
 ) -> list[ClaimedTask]:
-    """The claim statement and its bookkeeping (attempt rows, jobs marked running).
+    """The claim statement, then :func:`begin_attempts`.
 
     ``job_ids`` restricts it to those jobs (tasks an outcome made ready); ``jobs_running``
     says those jobs are running already, which spares the statement that marks them.
@@ -93,7 +97,7 @@ async def claim_tasks(
     )
     stmt = (
         update(tasks)
-        .where(tasks.c.id == due_rows.c.id, tasks.c.status == "queued")
+        .where(tasks.c.id == due_rows.c.id, tasks.c.status == TaskStatus.QUEUED.value)
         .values(
             status=TaskStatus.RUNNING.value,
             attempt=tasks.c.attempt + 1,
@@ -104,29 +108,5 @@ async def claim_tasks(
         .returning(*_CLAIM_RETURNING)
     )
     claimed = [ClaimedTask.from_row(r) for r in (await conn.execute(stmt)).all()]
-    if not claimed:
-        return []
-    await conn.execute(
-        insert(attempts),
-        [
-            {
-                "task_id": c.id,
-                "job_id": c.job_id,
-                "attempt": c.attempt,
-                "worker": worker,
-                "status": AttemptStatus.RUNNING.value,
-                "started_at": now,
-            }
-            for c in claimed
-        ],
-    )
-    if not jobs_running:
-        await conn.execute(
-            update(jobs)
-            .where(
-                jobs.c.id.in_({c.job_id for c in claimed}),
-                jobs.c.status == JobStatus.QUEUED.value,
-            )
-            .values(status=JobStatus.RUNNING.value, started_at=now)
-        )
+    await begin_attempts(conn, worker, claimed, now=now, mark_jobs_running=not jobs_running)
     return claimed

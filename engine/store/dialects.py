@@ -83,10 +83,6 @@ class Engines:
         """A notification channel for "tasks became ready", where the database has one."""
         return ReadyListener(self.reader, on_ready) if self.name == "postgresql" else None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.name == "sqlite"
-
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:

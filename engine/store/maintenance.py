@@ -18,6 +18,7 @@ from engine.states import (
     JobStatus,
     TaskStatus,
 )
+from engine.store.attempts import end_attempt, fence
 from engine.store.progress import settle
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
@@ -182,7 +183,7 @@ class ReapOp(WriteOp[Reaped]):
         failed_jobs: set[str] = set()
         for row in rows:
             dead = row.rescues + 1 > self.max_rescues
-            await _end_attempt(conn, row.id, row.attempt, AttemptStatus.LOST, now, _lost_error())
+            await end_attempt(conn, row.id, row.attempt, AttemptStatus.LOST, now, _lost_error())
             values: dict[str, Any] = {
                 "rescues": row.rescues + 1,
                 "lease_owner": None,
@@ -195,12 +196,7 @@ class ReapOp(WriteOp[Reaped]):
             else:
                 values |= {"status": "queued", "next_attempt_at": time.time()}
                 requeued += 1
-            await conn.execute(
-                update(tasks)
-                .where(tasks.c.id == row.id, tasks.c.attempt == row.attempt)
-                .where(tasks.c.status == TaskStatus.RUNNING.value)
-                .values(**values)
-            )
+            await conn.execute(update(tasks).where(fence(row.id, row.attempt)).values(**values))
         return requeued, failed, failed_jobs
 
     async def _expired(
@@ -219,7 +215,7 @@ class ReapOp(WriteOp[Reaped]):
             error = expired_error()
             if row.status == TaskStatus.RUNNING.value:
                 interrupted.append((row.id, row.attempt))
-                await _end_attempt(conn, row.id, row.attempt, AttemptStatus.EXPIRED, now, error)
+                await end_attempt(conn, row.id, row.attempt, AttemptStatus.EXPIRED, now, error)
             await conn.execute(
                 update(tasks)
                 .where(tasks.c.id == row.id, tasks.c.status == row.status)
@@ -249,25 +245,6 @@ def _lost_error(final: bool = False) -> dict[str, Any]:
             "(JOBQUEUE_MAX_RESCUES); it is not run again",
         }
     return {"type": "lost", "message": "the worker's lease expired; the task was queued again"}
-
-
-async def _end_attempt(
-    conn: AsyncConnection,
-    task_id: int,
-    attempt: int,
-    status: AttemptStatus,
-    now: float,
-    error: dict[str, Any],
-) -> None:
-    await conn.execute(
-        update(attempts)
-        .where(
-            attempts.c.task_id == task_id,
-            attempts.c.attempt == attempt,
-            attempts.c.status == AttemptStatus.RUNNING.value,
-        )
-        .values(status=status.value, finished_at=now, error=error)
-    )
 
 
 async def _delete_expired_jobs(conn: AsyncConnection, now: float) -> int:

@@ -39,7 +39,3 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
         await serialize_migrations(conn)
         await conn.run_sync(_upgrade_sync, revision)
-
-
-def current_head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()

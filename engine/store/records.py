@@ -1,14 +1,54 @@
-"""Records that cross the store boundary: what a claim hands the worker, what the worker hands
-back when an attempt ends."""
+"""Records that cross the store boundary: the task spec as stored, what a claim hands the
+worker, what the worker hands back when an attempt ends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Row
 
 from engine.states import AttemptStatus, TaskStatus
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredTaskSpec:
+    """What a task needs at run time, fixed at submission (the ``tasks.spec`` JSON column).
+
+    Job-level retry defaults are already folded in, and the interface schemas are the snapshot the
+    job was validated with (editing an InterfaceMaster later does not change a stored job).
+    """
+
+    #: index in the job document, for the JSON pointers of render errors (``/tasks/<i>/...``)
+    position: int = 0
+    #: the job's only task: the job's outcome is this task's outcome
+    solo: bool = False
+    method: str = "GET"
+    url: str = ""
+    headers: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    body: Any = None
+    timeout_sec: float | None = None
+    follow_redirects: bool = False
+    when: str | None = None
+    interface: str | None = None
+    backoff_strategy: str | None = None
+    backoff_seconds: float | None = None
+    max_backoff_seconds: float | None = None
+    retry_on_status: list[int] | None = None
+    input_schema: Any = None
+    output_schema: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _SPEC_FIELDS}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoredTaskSpec:
+        """Tolerant of rows written by older versions: missing keys take their defaults."""
+        return cls(**{k: v for k, v in data.items() if k in _SPEC_FIELDS})
+
+
+_SPEC_FIELDS = frozenset(f.name for f in fields(StoredTaskSpec))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,7 +59,7 @@ class ClaimedTask:
     attempt: int
     tries: int
     max_attempts: int
-    spec: dict[str, Any]
+    spec: StoredTaskSpec
     upstream: tuple[str, ...]
     templated: bool
     expires_at: float | None
@@ -33,7 +73,7 @@ class ClaimedTask:
             attempt=row.attempt,
             tries=row.tries,
             max_attempts=row.max_attempts,
-            spec=row.spec,
+            spec=StoredTaskSpec.from_json(row.spec),
             upstream=tuple(row.upstream or ()),
             templated=bool(row.templated),
             expires_at=row.expires_at,
@@ -42,7 +82,7 @@ class ClaimedTask:
     @property
     def solo(self) -> bool:
         """The only task of its job: the job's outcome is this task's outcome."""
-        return bool(self.spec.get("solo"))
+        return self.spec.solo
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import IdempotencyMismatch
-from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.states import JobStatus, TaskStatus
+from engine.store.attempts import begin_attempts
 from engine.store.claims import Dispatch
-from engine.store.records import ClaimedTask
-from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
+from engine.store.records import ClaimedTask, StoredTaskSpec
+from engine.store.tables import job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
@@ -29,14 +30,16 @@ class NewJob:
     tags: list[str] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
 
+    def due_count(self, now: float) -> int:
+        """How many of its tasks a worker could take right now."""
+        return sum(1 for t in self.tasks if is_due(t, now))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Submitted:
     job_id: str
     status: str
     existing: bool = False
-    #: tasks claimed by direct dispatch, for the worker named in the op's :class:`Dispatch`
-    claimed: tuple[ClaimedTask, ...] = ()
 
 
 class SubmitOp(WriteOp[Submitted]):
@@ -89,15 +92,9 @@ class SubmitOp(WriteOp[Submitted]):
         if fresh:
             dispatched = _preclaim([op for op in fresh if op.dispatch is not None])
             ids = await _insert_jobs(conn, [op.new for op in fresh], {id(r) for _, r in dispatched})
-            claimed = await _record_dispatch(
-                conn, [(w, row, ids[id(row)]) for w, row in dispatched]
-            )
+            await _record_dispatch(conn, [(op, row, ids[id(row)]) for op, row in dispatched])
             for op in fresh:
                 op.wakes = _ready_count(op.new) > 0
-            results = [
-                replace(r, claimed=tuple(claimed.get(r.job_id, ()))) if not r.existing else r
-                for r in results
-            ]
         return results
 
     async def apply(self, conn: AsyncConnection) -> Submitted:
@@ -114,19 +111,20 @@ def is_due(row: dict[str, Any], now: float) -> bool:
     return row["status"] == TaskStatus.QUEUED.value and row["next_attempt_at"] <= now
 
 
-def _preclaim(ops: list[SubmitOp]) -> list[tuple[str, dict[str, Any]]]:
+def _preclaim(ops: list[SubmitOp]) -> list[tuple[SubmitOp, dict[str, Any]]]:
     """Direct dispatch: the job is inserted already claimed for the waiting worker.
 
     Up to the op's ``limit`` of its due root tasks are written as running (attempt 1, lease held),
-    and the job as running; no claim statement is needed. Returns (worker, task row) pairs.
+    and the job as running; no claim statement is needed. Returns (op, task row) pairs.
     """
     now = time.time()
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[SubmitOp, dict[str, Any]]] = []
     for op in ops:
         dispatch = op.dispatch
         assert dispatch is not None
+        dispatch.claimed.clear()  # a batch that failed is applied again op by op
         if op.preclaimed is not None:
-            out += [(dispatch.worker, row) for row in op.preclaimed]
+            out += [(op, row) for row in op.preclaimed]
             continue
         op.preclaimed = []
         budget = dispatch.limit
@@ -141,47 +139,37 @@ def _preclaim(ops: list[SubmitOp]) -> list[tuple[str, dict[str, Any]]]:
                 )
                 budget -= 1
                 op.preclaimed.append(row)
-                out.append((dispatch.worker, row))
+                out.append((op, row))
         if budget < dispatch.limit:
             op.new.job.update(status=JobStatus.RUNNING.value, started_at=now)
     return out
 
 
 async def _record_dispatch(
-    conn: AsyncConnection, dispatched: list[tuple[str, dict[str, Any], int]]
-) -> dict[str, list[ClaimedTask]]:
-    """Attempt rows for the dispatched tasks, and the tasks as the worker needs them."""
-    by_job: dict[str, list[ClaimedTask]] = {}
-    if not dispatched:
-        return by_job
-    rows = []
-    for worker, row, task_id in dispatched:
-        rows.append(
-            {
-                "task_id": task_id,
-                "job_id": row["job_id"],
-                "attempt": 1,
-                "worker": worker,
-                "status": AttemptStatus.RUNNING.value,
-                "started_at": row["started_at"],
-            }
+    conn: AsyncConnection, dispatched: list[tuple[SubmitOp, dict[str, Any], int]]
+) -> None:
+    """The claim bookkeeping of the dispatched tasks, which go to their op's ``dispatch``.
+
+    Their jobs were inserted as running already (:func:`_preclaim`)."""
+    by_worker: dict[str, list[ClaimedTask]] = {}
+    for op, row, task_id in dispatched:
+        assert op.dispatch is not None
+        task = ClaimedTask(
+            id=task_id,
+            job_id=row["job_id"],
+            name=row["name"],
+            attempt=1,
+            tries=row["tries"],
+            max_attempts=row["max_attempts"],
+            spec=StoredTaskSpec.from_json(row["spec"]),
+            upstream=tuple(row["upstream"]),
+            templated=row["templated"],
+            expires_at=row["expires_at"],
         )
-        by_job.setdefault(row["job_id"], []).append(
-            ClaimedTask(
-                id=task_id,
-                job_id=row["job_id"],
-                name=row["name"],
-                attempt=1,
-                tries=row["tries"],
-                max_attempts=row["max_attempts"],
-                spec=row["spec"],
-                upstream=tuple(row["upstream"]),
-                templated=row["templated"],
-                expires_at=row["expires_at"],
-            )
-        )
-    await conn.execute(insert(attempts), rows)
-    return by_job
+        op.dispatch.claimed.append(task)
+        by_worker.setdefault(op.dispatch.worker, []).append(task)
+    for worker, claimed in by_worker.items():
+        await begin_attempts(conn, worker, claimed, mark_jobs_running=False)
 
 
 _insert_tasks = insert(tasks).returning(tasks.c.id, sort_by_parameter_order=True)

@@ -1,7 +1,10 @@
 """Wake-ups: how a worker learns that tasks became ready without waiting for its next poll.
 
 In one process an :class:`asyncio.Event` is enough (the API's submit and the embedded worker share
-it). Other processes fall back to polling every ``JOBQUEUE_POLL_INTERVAL`` seconds.
+it). Commits of other processes set it too: on PostgreSQL through ``LISTEN``/``NOTIFY``
+(:class:`~engine.store.dialects.ReadyListener`), on SQLite through a watch of the WAL file
+(:class:`~engine.store.dialects.FileChangeWatch`). Polling every ``JOBQUEUE_POLL_INTERVAL``
+seconds remains the backstop.
 """
 
 from __future__ import annotations

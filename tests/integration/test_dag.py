@@ -13,6 +13,7 @@ from engine.store.writer import WriteOp
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
+from tests.support.store import store_of
 from tests.support.waiting import api_job_ends, job_ends
 
 
@@ -92,7 +93,7 @@ async def test_fan_out_runs_concurrently_and_fan_in_waits_for_all(
     assert (await job_ends(running, job_id, timeout=30))["status"] == "succeeded"
     assert target_server.max_in_flight == running.config.concurrency
     assert target_server.requests[-1].raw_query == "sink=1"
-    async with running.store.read() as conn:
+    async with store_of(running).read() as conn:
         rows = (
             await conn.execute(
                 select(tasks.c.name, tasks.c.started_at, tasks.c.finished_at).where(
@@ -332,7 +333,7 @@ async def test_worker_restart_in_the_middle_of_a_dag(
 
     second = await Engine.open(make_config(db_url))
     try:
-        await second.store.write(_RewriteUrl(job_id, "b", target_server.url("/json?b=1")))
+        await store_of(second).write(_RewriteUrl(job_id, "b", target_server.url("/json?b=1")))
         await second.run_worker(burst=True)
         assert (await second.get_job(job_id))["status"] == "succeeded"
         assert "a=1" not in [r.raw_query for r in target_server.requests], "a's output was kept"

@@ -16,6 +16,7 @@ from engine import Engine
 from engine.store.tables import tasks
 from tests.integration.target_server import TargetServer
 from tests.support.demo_server import DemoServer
+from tests.support.store import store_of
 from tests.support.waiting import api_job_ends
 
 SEARCH = {
@@ -294,7 +295,7 @@ async def test_job_keeps_its_schemas_and_a_master_in_use_cannot_be_deleted(
     assert (
         await client.put("/api/v1/interface-masters/SearchResultInterface", json=changed)
     ).status_code == 200
-    async with engine.store.read() as conn:
+    async with store_of(engine).read() as conn:
         stored = (
             await conn.execute(
                 select(tasks.c.spec).where(tasks.c.job_id == job_id, tasks.c.name == "search")

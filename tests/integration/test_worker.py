@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine import Engine
 from engine.states import AttemptStatus, TaskStatus
-from engine.store.claims import ClaimOp
-from engine.store.ops import CompleteOp
-from engine.store.records import Outcome
+from engine.store import Outcome
 from engine.store.tables import attempts, jobs, tasks
+from engine.store.writer import WriteOp
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
+from tests.support.store import store_of
 from tests.support.waiting import job_ends, until
 
 
@@ -120,7 +121,7 @@ async def test_retry_after_is_honoured(running: Engine, target_server: TargetSer
         },
     )
     assert (await job_ends(running, job_id))["status"] == "succeeded"
-    async with running.store.read() as conn:
+    async with store_of(running).read() as conn:
         rows = (
             await conn.execute(
                 select(attempts.c.started_at, attempts.c.finished_at)
@@ -135,7 +136,7 @@ async def test_retry_after_is_honoured(running: Engine, target_server: TargetSer
 async def test_scheduled_at_in_the_future_is_not_claimed(engine: Engine) -> None:
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     job_id = await submit(engine, {"url": "http://127.0.0.1:9/", "scheduled_at": later})
-    claimed = await engine.store.write(ClaimOp(worker="t", limit=10, lease_seconds=5))
+    claimed = await store_of(engine).claim(worker="t", limit=10, lease_seconds=5)
     assert claimed == []
     assert (await engine.get_job(job_id))["status"] == "queued"
     assert (await engine.get_job(job_id))["scheduled_at"].startswith(later[:16])
@@ -205,7 +206,7 @@ async def test_finished_job_is_deleted_after_its_ttl(
 
     await until(gone, timeout=5)
     await running.reap()
-    async with running.store.read() as conn:
+    async with store_of(running).read() as conn:
         left = await conn.execute(select(func.count()).select_from(tasks))
         assert left.scalar_one() == 0
         assert (await conn.execute(select(func.count()).select_from(jobs))).scalar_one() == 0
@@ -215,7 +216,7 @@ async def test_expired_lease_requeues_and_the_late_writer_is_fenced(
     engine: Engine, target_server: TargetServer
 ) -> None:
     job_id = await submit(engine, {"url": target_server.url("/json")})
-    (ghost,) = await engine.store.write(ClaimOp(worker="dead", limit=1, lease_seconds=1))
+    (ghost,) = await store_of(engine).claim(worker="dead", limit=1, lease_seconds=1)
     await engine.reap(now=time.time() + 5)
     job = await engine.get_job(job_id)
     assert job["tasks"][0]["status"] == "queued"
@@ -231,7 +232,7 @@ async def test_expired_lease_requeues_and_the_late_writer_is_fenced(
     )
     engine.start_worker()
     assert (await job_ends(engine, job_id))["status"] == "succeeded"
-    assert await engine.store.write(CompleteOp(late)) is False
+    assert await store_of(engine).complete(late) is False
     tried = await engine.get_attempts(job_id, "main")
     assert [a["status"] for a in tried] == ["lost", "succeeded"]
     assert (await engine.get_job(job_id))["status"] == "succeeded"
@@ -242,7 +243,7 @@ async def test_too_many_rescues_fail_the_task(db_url: str) -> None:
     try:
         job_id = await submit(engine, {"url": "http://127.0.0.1:9/"})
         for _ in range(2):
-            await engine.store.write(ClaimOp(worker="dead", limit=1, lease_seconds=1))
+            await store_of(engine).claim(worker="dead", limit=1, lease_seconds=1)
             await engine.reap(now=time.time() + 5)
         job = await engine.get_job(job_id)
         assert job["status"] == "failed"
@@ -267,7 +268,7 @@ async def test_shutdown_hands_unfinished_calls_back_without_spending_an_attempt(
         assert job["tasks"][0]["status"] == "queued"
         (only,) = await engine.get_attempts(job_id, "main")
         assert only["status"] == "interrupted"
-        async with engine.store.read() as conn:
+        async with store_of(engine).read() as conn:
             tries = await conn.execute(select(tasks.c.tries).where(tasks.c.job_id == job_id))
             assert tries.scalar_one() == 0
     finally:
@@ -309,10 +310,8 @@ async def test_sqlite_synchronous_setting_applies(
     url = f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}"
     engine = await Engine.open(make_config(url, sqlite_synchronous=setting))
     try:
-        async with engine.store.engines.writer.connect() as conn:
-            assert (await conn.execute(text("PRAGMA synchronous"))).scalar_one() == pragma
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() > 0
+        found = await store_of(engine).write(_Pragmas())
+        assert found == {"synchronous": pragma, "journal_mode": "wal", "busy_timeout": 30000}
     finally:
         await engine.close()
 
@@ -348,7 +347,7 @@ async def test_burst_of_submissions_runs_each_task_once(
     ids = await asyncio.gather(*(submit(running, d) for d in docs))
     for job_id in ids:
         assert (await job_ends(running, job_id))["status"] == "succeeded"
-    async with running.store.read() as conn:
+    async with store_of(running).read() as conn:
         attempts_per_task = (await conn.execute(select(tasks.c.attempt))).scalars().all()
     assert set(attempts_per_task) == {1}
     assert len(target_server.requests) == 151
@@ -360,10 +359,10 @@ async def test_a_claim_takes_at_most_its_limit_in_priority_order(engine: Engine)
         await submit(engine, {"url": f"http://127.0.0.1:9/{i}", "priority": i % 5})
         for i in range(40)
     ]
-    claimed = await engine.store.write(ClaimOp(worker="w", limit=3, lease_seconds=5))
+    claimed = await store_of(engine).claim(worker="w", limit=3, lease_seconds=5)
     assert len(claimed) == 3
     assert {c.job_id for c in claimed} <= set(ids)
-    async with engine.store.read() as conn:
+    async with store_of(engine).read() as conn:
         running = await conn.execute(
             select(func.count()).select_from(tasks).where(tasks.c.status == "running")
         )
@@ -372,3 +371,11 @@ async def test_a_claim_takes_at_most_its_limit_in_priority_order(engine: Engine)
             select(jobs.c.priority).where(jobs.c.id.in_([c.job_id for c in claimed]))
         )
         assert set(priorities.scalars()) == {4}
+
+
+class _Pragmas(WriteOp[dict[str, object]]):
+    """Read the PRAGMAs on the writer's own connection (where ``synchronous`` matters)."""
+
+    async def apply(self, conn: AsyncConnection) -> dict[str, object]:
+        names = ("synchronous", "journal_mode", "busy_timeout")
+        return {n: (await conn.execute(text(f"PRAGMA {n}"))).scalar_one() for n in names}

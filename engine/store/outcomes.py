@@ -12,20 +12,18 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.dag.scheduler import job_outcome
+from engine.states import AttemptStatus, TaskStatus
+from engine.store.attempts import attempt_fence, fence
 from engine.store.claims import Dispatch, claim_tasks
 from engine.store.progress import finish_jobs, settle
-from engine.store.records import ClaimedTask, Outcome
+from engine.store.records import Outcome
 from engine.store.tables import attempts, tasks
 from engine.store.writer import WriteOp
 
 _record_task = (
     update(tasks)
-    .where(
-        tasks.c.id == bindparam("b_id"),
-        tasks.c.attempt == bindparam("b_attempt"),
-        tasks.c.status == TaskStatus.RUNNING.value,
-    )
+    .where(fence(bindparam("b_id"), bindparam("b_attempt")))
     .values(
         status=bindparam("b_status"),
         tries=tasks.c.tries + bindparam("b_inc"),
@@ -83,13 +81,12 @@ class CompleteOp(WriteOp[bool]):
     """Record how an attempt ended, fenced on its attempt number; returns false when stale.
 
     With a :class:`Dispatch`, tasks of the same job that this outcome made ready are claimed for
-    that worker in the same transaction; they are left in :attr:`claimed`.
+    that worker in the same transaction; they are left in ``dispatch.claimed``.
     """
 
     def __init__(self, outcome: Outcome, dispatch: Dispatch | None = None) -> None:
         self.outcome = outcome
         self.dispatch = dispatch
-        self.claimed: list[ClaimedTask] = []
 
     async def apply(self, conn: AsyncConnection) -> bool:
         (result,) = await self.apply_many(conn, [self])
@@ -99,7 +96,8 @@ class CompleteOp(WriteOp[bool]):
     async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
         outcomes: list[Outcome] = [op.outcome for op in ops]
         for op in ops:
-            op.claimed = []  # a batch that failed is applied again op by op
+            if op.dispatch is not None:
+                op.dispatch.claimed.clear()  # a batch that failed is applied again op by op
         if len(outcomes) == 1:
             # One outcome (the idle path): the fenced UPDATE itself says whether it applied.
             params = [_outcome_params(outcomes[0])]
@@ -115,7 +113,8 @@ class CompleteOp(WriteOp[bool]):
             now = time.time()
             solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
             if solo:
-                await finish_jobs(conn, {j: _solo_job_status(o) for j, o in solo.items()}, now)
+                ended = {j: job_outcome([o.status]) for j, o in solo.items()}
+                await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
             multi = {o.job_id for o in valid if not o.solo and o.status is not TaskStatus.QUEUED}
             if await settle(conn, multi, now):
                 ops[0].wakes = not await _claim_promoted(conn, ops, multi)
@@ -144,27 +143,23 @@ async def _claim_promoted(conn: AsyncConnection, ops: Sequence[Any], jobs_: set[
     by_job = {op.outcome.job_id: op for op in asking}
     for task in claimed:
         # Every claimed task must reach the worker (it starts them all, whoever carries them).
-        by_job.get(task.job_id, asking[0]).claimed.append(task)
+        by_job.get(task.job_id, asking[0]).dispatch.claimed.append(task)
     return len(claimed) < sum(op.dispatch.limit for op in asking)
 
 
 async def _live_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list[Outcome]:
-    """The outcomes whose task is still running the same attempt (the fence, for a batch)."""
+    """The outcomes that pass the :func:`fence` (checked for a whole batch in one query)."""
     rows = (
         await conn.execute(
-            select(tasks.c.id, tasks.c.attempt, tasks.c.status)
-            .where(tasks.c.id.in_([o.task_id for o in outcomes]))
+            select(tasks.c.id, tasks.c.attempt)
+            .where(
+                fence(tasks.c.id, tasks.c.attempt), tasks.c.id.in_([o.task_id for o in outcomes])
+            )
             .with_for_update()
         )
     ).all()
-    live = {(r.id, r.attempt) for r in rows if r.status == TaskStatus.RUNNING.value}
+    live = {(r.id, r.attempt) for r in rows}
     return [o for o in outcomes if (o.task_id, o.attempt) in live]
-
-
-def _solo_job_status(o: Outcome) -> JobStatus:
-    if o.status is TaskStatus.SUCCEEDED or o.status is TaskStatus.SKIPPED:
-        return JobStatus.SUCCEEDED
-    return JobStatus.FAILED
 
 
 class HeartbeatOp(WriteOp[int]):
@@ -205,11 +200,7 @@ class HandBackOp(WriteOp[int]):
         ]
         result = await conn.execute(
             update(tasks)
-            .where(
-                tasks.c.id == bindparam("b_id"),
-                tasks.c.attempt == bindparam("b_attempt"),
-                tasks.c.status == TaskStatus.RUNNING.value,
-            )
+            .where(fence(bindparam("b_id"), bindparam("b_attempt")))
             .values(
                 status=TaskStatus.QUEUED.value,
                 next_attempt_at=bindparam("b_now"),
@@ -220,11 +211,7 @@ class HandBackOp(WriteOp[int]):
         )
         await conn.execute(
             update(attempts)
-            .where(
-                attempts.c.task_id == bindparam("b_id"),
-                attempts.c.attempt == bindparam("b_attempt"),
-                attempts.c.status == AttemptStatus.RUNNING.value,
-            )
+            .where(attempt_fence(bindparam("b_id"), bindparam("b_attempt")))
             .values(status=AttemptStatus.INTERRUPTED.value, finished_at=bindparam("b_now")),
             params,
         )

@@ -1,0 +1,170 @@
+"""The store's interface: every read and write the engine makes, named for what it does.
+
+Callers never build statements or write ops: a :class:`Store` method does. Writes go through the
+group-commit writer (:mod:`engine.store.writer`), reads through the reader engine (on SQLite they
+never take the write lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.store import migrate, reads
+from engine.store.claims import ClaimOp, Dispatch
+from engine.store.dialects import Engines, FileChangeWatch, ReadyListener, create_engines
+from engine.store.maintenance import Canceled, CancelOp, Reaped, ReapOp, RetryJobOp
+from engine.store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
+from engine.store.outcomes import CompleteOp, HandBackOp, HeartbeatOp
+from engine.store.reads import JobFilter
+from engine.store.records import ClaimedTask, Outcome
+from engine.store.submit import NewJob, SubmitOp, Submitted
+from engine.store.wakeup import Wakeup
+from engine.store.writer import BatchWriter, WriteOp
+
+T = TypeVar("T")
+
+
+class Store:
+    """One database: its engines, its group-commit writer and the in-process wake-up."""
+
+    def __init__(self, engines: Engines, *, write_batch_max: int = 512) -> None:
+        self._engines = engines
+        #: set when a commit of this process made tasks ready
+        self.wakeup = Wakeup()
+        self._writer = BatchWriter(
+            engines.writer, max_batch=write_batch_max, on_wake=self.wakeup.notify
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        migrate_schema: bool = True,
+        write_batch_max: int = 512,
+    ) -> Store:
+        engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
+        if migrate_schema:
+            await migrate.upgrade(engines.writer)
+        store = cls(engines, write_batch_max=write_batch_max)
+        store._writer.start()
+        return store
+
+    async def close(self) -> None:
+        await self._writer.stop()
+        await self._engines.dispose()
+
+    # --- cross-process signals --------------------------------------------------------------
+    def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
+        return self._engines.ready_listener(on_ready)
+
+    def change_watch(self) -> FileChangeWatch | None:
+        return self._engines.change_watch()
+
+    # --- the two primitives every method below uses -----------------------------------------
+    async def write(self, op: WriteOp[T]) -> T:
+        """Apply one write op in the next group commit (tests use it for raw writes too)."""
+        return await self._writer.run(op)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engines.reader.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # --- jobs -------------------------------------------------------------------------------
+    async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
+        """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
+        are inserted already claimed for that worker."""
+        return await self.write(SubmitOp(new, dispatch))
+
+    async def cancel(self, job_id: str, *, owner: str | None = None) -> Canceled:
+        return await self.write(CancelOp(job_id, owner))
+
+    async def retry_job(self, job_id: str, *, owner: str | None = None) -> str:
+        return await self.write(RetryJobOp(job_id, owner))
+
+    async def job(
+        self, job_id: str, *, owner: str | None = None, with_results: bool = False
+    ) -> tuple[Row[Any], Sequence[Row[Any]]]:
+        """The job row and its task rows (``NotFound`` for unknown, expired or others' jobs)."""
+        async with self.read() as conn:
+            job = await reads.job_row(conn, job_id, owner)
+            rows = await reads.task_rows(conn, job_id, with_results=with_results)
+        return job, rows
+
+    async def attempts(
+        self, job_id: str, task: str, *, owner: str | None = None
+    ) -> Sequence[Row[Any]]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await reads.attempt_rows(conn, job_id, task)
+
+    async def list_jobs(
+        self, flt: JobFilter, *, limit: int, cursor: tuple[float, str] | None
+    ) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await reads.list_job_rows(conn, flt, limit=limit, cursor=cursor)
+
+    # --- workers ----------------------------------------------------------------------------
+    async def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:
+        return await self.write(ClaimOp(worker=worker, limit=limit, lease_seconds=lease_seconds))
+
+    async def complete(self, outcome: Outcome, dispatch: Dispatch | None = None) -> bool:
+        """Record how an attempt ended and settle its job, in one transaction; false when the
+        fence refused it (the task no longer runs that attempt). With ``dispatch``, the tasks it
+        made ready are claimed for that worker (``dispatch.claimed``)."""
+        return await self.write(CompleteOp(outcome, dispatch))
+
+    async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
+        return await self.write(
+            HeartbeatOp(worker=worker, task_ids=task_ids, lease_seconds=lease_seconds)
+        )
+
+    async def hand_back(self, running: list[tuple[int, int]]) -> int:
+        """Put these (task id, attempt) pairs back to queued without spending an attempt."""
+        return await self.write(HandBackOp(running))
+
+    async def reap(self, *, max_rescues: int, now: float | None = None) -> Reaped:
+        return await self.write(ReapOp(max_rescues=max_rescues, now=now))
+
+    async def render_inputs(
+        self, job_id: str, upstream: Sequence[str]
+    ) -> tuple[Any, dict[str, dict[str, Any]]]:
+        async with self.read() as conn:
+            return await reads.render_inputs(conn, job_id, upstream)
+
+    async def running_states(self, task_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        async with self.read() as conn:
+            return await reads.running_states(conn, task_ids)
+
+    async def next_due(self) -> float | None:
+        async with self.read() as conn:
+            return await reads.next_due(conn)
+
+    # --- interface masters ------------------------------------------------------------------
+    async def create_master(self, fields: dict[str, Any]) -> Row[Any]:
+        return await self.write(CreateMasterOp(fields))
+
+    async def update_master(self, key: str, fields: dict[str, Any]) -> Row[Any]:
+        return await self.write(UpdateMasterOp(key, fields))
+
+    async def delete_master(self, key: str) -> None:
+        await self.write(DeleteMasterOp(key))
+
+    async def masters(self, names: Sequence[str] | None = None) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await reads.master_rows(conn, names)
+
+    async def master(self, key: str) -> Row[Any]:
+        async with self.read() as conn:
+            return await master_row(conn, key)
