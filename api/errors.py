@@ -17,6 +17,7 @@ from engine import (
     JobQueueError,
     NotFound,
     TooLarge,
+    Unavailable,
     WorkflowFileError,
 )
 
@@ -26,6 +27,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (Conflict, 409, "conflict"),
     (IdempotencyMismatch, 422, "idempotency_key_reused"),
     (TooLarge, 413, "too_large"),
+    (Unavailable, 503, "unavailable"),
     (UnsupportedMedia, 415, "unsupported_media_type"),
 ]
 

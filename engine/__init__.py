@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         NotFound,
         Problem,
         TooLarge,
+        Unavailable,
         WorkerFailed,
     )
     from engine.jobs.loader import (
@@ -52,6 +53,7 @@ _EXPORTS = {
     "SubmitResult": "engine.service",
     "TaskStatus": "engine.states",
     "TooLarge": "engine.errors",
+    "Unavailable": "engine.errors",
     "WorkerFailed": "engine.errors",
     "WorkflowFileError": "engine.jobs.loader",
     "attach_marks": "engine.jobs.loader",
@@ -77,6 +79,7 @@ __all__ = [
     "SubmitResult",
     "TaskStatus",
     "TooLarge",
+    "Unavailable",
     "WorkerFailed",
     "WorkflowFileError",
     "attach_marks",

@@ -8,6 +8,7 @@ Exception tree (``api/errors.py`` maps each to exactly one HTTP status)::
     ├── Conflict            409  wrong state: cancel a finished job, retry a running one, ...
     ├── IdempotencyMismatch 422  same Idempotency-Key, different body
     ├── TooLarge            413  a limit on size was exceeded
+    ├── Unavailable         503  the database does not answer (down, restarting, locked)
     ├── WorkflowFileError   422  a YAML workflow file that cannot be read (engine.jobs.yaml_reader)
     ├── TemplateError       ---  a template failed to render: the task fails, never the request
     └── WorkerFailed        503  a worker of this process stopped on its own (``/healthz``)
@@ -72,3 +73,7 @@ class TooLarge(JobQueueError):
 
 class WorkerFailed(JobQueueError):
     """A worker stopped because one of its helper tasks died."""
+
+
+class Unavailable(JobQueueError):
+    """The database (or the connection to it) failed in a way that may pass: retry later."""

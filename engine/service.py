@@ -17,7 +17,7 @@ from engine.http import Executor, TargetPolicy, create_executor
 from engine.jobs import views
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
-from engine.runtime.worker import Worker
+from engine.runtime.worker import Worker, log_sweep
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from schemas.jobs import JobSpec
 
@@ -291,6 +291,7 @@ class Engine:
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self._interrupt(reaped.interrupted)
+        log_sweep(reaped.transitions)
         return reaped
 
     def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:

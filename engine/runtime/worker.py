@@ -5,12 +5,16 @@ leases, the watcher that interrupts calls canceled from another process, the rea
 wake-up sources of other processes' commits. If a helper task dies the worker stops rather than
 limp on, and says why in :attr:`Worker.failure`. ``run(burst=True)`` returns once nothing is
 queued or running, so a test can run a worker to completion instead of polling for it.
+
+A database that goes away (restarted, locked, unreachable) stops nothing: every loop logs the
+error, backs off and carries on, and an outcome that could not be recorded is recorded again
+until it is (the attempt fence makes a repeat harmless). Only an error that is not of that kind
+(a bug) stops the worker, and then :attr:`Worker.failure` says so to ``/healthz``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -23,10 +27,11 @@ from ulid import ULID
 from engine.config import EngineConfig
 from engine.http import Executor
 from engine.runtime.attempt import AttemptSettings, run_attempt
+from engine.runtime.backoff import Backoff, is_transient
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.states import TaskStatus
-from engine.store import ClaimedTask, Dispatch, Outcome, Store
+from engine.store import ClaimedTask, Dispatch, Outcome, Store, Transition
 from engine.store.dialects import FileChangeWatch, ReadyListener
 from engine.templates.sandbox import SandboxEnvironment
 
@@ -133,7 +138,10 @@ class Worker:
             )
         monitor = asyncio.create_task(self._monitor(helpers), name="jobqueue-monitor")
         try:
-            await self._claim_loop(burst)
+            try:
+                await self._claim_loop(burst)
+            except Exception as exc:
+                self._fail("claim loop", exc)
             # Leases keep being renewed and cancels keep being seen while calls drain.
             await self._drain()
         finally:
@@ -145,34 +153,64 @@ class Worker:
     async def _monitor(self, helpers: list[asyncio.Task[None]]) -> None:
         done, _ = await asyncio.wait(helpers, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                self.failure = f"{task.get_name()}: {task.exception()!r}"
-                log.error("worker helper %s; stopping", self.failure)
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, Exception):
+                self._fail(task.get_name(), exc)
         self.stop()
 
+    def _fail(self, where: str, exc: Exception) -> None:
+        """The worker cannot go on: say why (``/healthz``, the exit code) and stop claiming."""
+        self.failure = f"{where}: {exc!r}"
+        log.error("worker %s stops: %s", self.name, self.failure, exc_info=exc)
+        self.stop()
+
+    async def _survive(self, what: str, exc: Exception, backoff: Backoff) -> None:
+        """A transient error in a loop: log it (the first of a streak as a warning), wait the
+        next backoff delay (cut short by a stop), and let the loop go on. Anything else is
+        re-raised: it stops the worker."""
+        if not is_transient(exc):
+            raise exc
+        level = logging.WARNING if backoff.failures == 0 else logging.DEBUG
+        delay = await backoff.wait(self._stop)
+        log.log(level, "%s failed (%s); retrying in %.1f s", what, exc, delay)
+
     async def _claim_loop(self, burst: bool) -> None:
+        backoff = Backoff()
         while not self._stop.is_set():
-            free = self._slots.free()
-            claimed: list[ClaimedTask] = []
-            if free <= 0 and self._slots.promised:
-                self._missed_wake = True
-            if 0 < free < self._claim_batch and self._slots.busy:
-                # Busy: let a few slots free up so one claim statement serves several tasks.
-                await self._wait_for_slot(self._claim_batch)
+            try:
+                if await self._claim_once(burst):
+                    return
+            except Exception as exc:
+                await self._survive("claiming tasks", exc, backoff)
                 continue
-            if free > 0:
-                claimed = await self._store.claim(
-                    worker=self.name, limit=free, lease_seconds=self.config.lease_seconds
-                )
-                self._drained = len(claimed) < free
-                for task in claimed:
-                    self._start(task)
-            if claimed and len(claimed) == free:
-                await self._wait_for_slot(1)
-                continue
-            if burst and not self._running and not claimed and await self._nothing_queued():
-                return
-            await self._store.wakeup.wait(await self._sleep_time(len(claimed)))
+            if backoff.failures:
+                log.warning("claiming tasks works again")
+                backoff.reset()
+
+    async def _claim_once(self, burst: bool) -> bool:
+        """One turn of the claim loop; true when a burst run is done."""
+        free = self._slots.free()
+        claimed: list[ClaimedTask] = []
+        if free <= 0 and self._slots.promised:
+            self._missed_wake = True
+        if 0 < free < self._claim_batch and self._slots.busy:
+            # Busy: let a few slots free up so one claim statement serves several tasks.
+            await self._wait_for_slot(self._claim_batch)
+            return False
+        if free > 0:
+            claimed = await self._store.claim(
+                worker=self.name, limit=free, lease_seconds=self.config.lease_seconds
+            )
+            self._drained = len(claimed) < free
+            for task in claimed:
+                self._start(task)
+        if claimed and len(claimed) == free:
+            await self._wait_for_slot(1)
+            return False
+        if burst and not self._running and not claimed and await self._nothing_queued():
+            return True
+        await self._store.wakeup.wait(await self._sleep_time(len(claimed)))
+        return False
 
     async def _wait_for_slot(self, wanted: int) -> None:
         """Until ``wanted`` slots are free, or a wake-up / the poll interval says look again."""
@@ -199,6 +237,7 @@ class Worker:
         runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
         self._running[task.id] = (task.attempt, runner)
         self._slots.take(task.id)
+        log_transition(task.job_id, task.name, task.attempt, TaskStatus.QUEUED, TaskStatus.RUNNING)
 
     def _free_slot(self, task_id: int, *, wake: bool = True) -> None:
         if self._slots.give_back(task_id) and wake:
@@ -212,14 +251,34 @@ class Worker:
         try:
             outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
             self._free_slot(task.id, wake=False)  # _record decides who gets the slot
-            await self._record(task, outcome)
+            await self._record_until_done(task, outcome)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("task %s of job %s crashed its attempt", task.name, task.job_id)
+            log.exception(
+                "job %s task %s attempt %d crashed; its lease will expire and the reaper "
+                "will queue it again",
+                task.job_id,
+                task.name,
+                task.attempt,
+            )
         finally:
             self._running.pop(task.id, None)
             self._free_slot(task.id)
+
+    async def _record_until_done(self, task: ClaimedTask, outcome: Outcome) -> None:
+        """Record the outcome, again and again while the database is unavailable (the task
+        keeps its lease meanwhile). A worker told to stop gives up: the lease then expires
+        and the task runs again, as after a crash."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self._record(task, outcome)
+                return
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise
+                await self._survive(f"recording job {task.job_id} task {task.name}", exc, backoff)
 
     async def _record(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome. When it can make downstream tasks ready and this worker has
@@ -229,7 +288,26 @@ class Worker:
         applied = await self.dispatching(
             wanted, lambda d: self._store.complete(outcome, d), on_none=self._wake_claims
         )
-        if applied and outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
+        if not applied:
+            log.warning(
+                "job %s task %s attempt %d: outcome %s refused, the task no longer runs this "
+                "attempt (canceled, expired or its lease was lost)",
+                task.job_id,
+                task.name,
+                task.attempt,
+                outcome.status.value,
+            )
+            return
+        log_transition(
+            task.job_id,
+            task.name,
+            task.attempt,
+            TaskStatus.RUNNING,
+            outcome.status,
+            duration_ms=outcome.duration_ms,
+            error_type=(outcome.error or {}).get("type"),
+        )
+        if outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
             self._cache.remember_output(
                 task.job_id,
                 task.name,
@@ -255,37 +333,72 @@ class Worker:
         }
 
     # --- helpers -------------------------------------------------------------------------
+    async def _every(
+        self, what: str, interval: float, step: Callable[[], Awaitable[None]], *, first: bool
+    ) -> None:
+        """Run ``step`` every ``interval`` seconds (at once too when ``first``), surviving
+        transient errors."""
+        backoff = Backoff(cap=max(interval, 5.0))
+        if not first:
+            await asyncio.sleep(interval)
+        while True:
+            try:
+                await step()
+            except Exception as exc:
+                await self._survive(what, exc, backoff)
+                continue
+            if backoff.failures:
+                log.warning("%s works again", what)
+                backoff.reset()
+            await asyncio.sleep(interval)
+
     async def _heartbeat(self) -> None:
         interval = max(self.config.lease_seconds / 3, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            if self._running:
-                await self._store.heartbeat(
-                    worker=self.name,
-                    task_ids=list(self._running),
-                    lease_seconds=self.config.lease_seconds,
-                )
+        await self._every("renewing leases", interval, self._renew_leases, first=False)
+
+    async def _renew_leases(self) -> None:
+        if self._running:
+            await self._store.heartbeat(
+                worker=self.name,
+                task_ids=list(self._running),
+                lease_seconds=self.config.lease_seconds,
+            )
 
     async def _cancel_watch(self) -> None:
         """Interrupt calls whose task was ended elsewhere (canceled, expired, lease lost)."""
-        while True:
-            await asyncio.sleep(self.config.cancel_check_interval)
-            if not self._running:
-                continue
-            snapshot = {tid: attempt for tid, (attempt, _) in self._running.items()}
-            states = await self._store.running_states(list(snapshot))
-            stale = [
-                (tid, attempt)
-                for tid, attempt in snapshot.items()
-                if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
-            ]
-            self.interrupt(stale)
+        interval = self.config.cancel_check_interval
+        await self._every("watching for cancels", interval, self._interrupt_stale, first=False)
+
+    async def _interrupt_stale(self) -> None:
+        if not self._running:
+            return
+        snapshot = {tid: attempt for tid, (attempt, _) in self._running.items()}
+        states = await self._store.running_states(list(snapshot))
+        stale = [
+            (tid, attempt)
+            for tid, attempt in snapshot.items()
+            if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
+        ]
+        self.interrupt(stale)
 
     async def _listen(self, listener: ReadyListener) -> None:
-        """PostgreSQL: wake the claim loop on every ``NOTIFY`` from another process's commit."""
-        await listener.start()
+        """PostgreSQL: wake the claim loop on every ``NOTIFY`` from another process's commit.
+        A lost listening connection is opened again (polling covers the gap)."""
+        backoff = Backoff()
         try:
-            await asyncio.Event().wait()
+            while True:
+                try:
+                    if not listener.listening:
+                        await listener.start()
+                        if backoff.failures:
+                            log.warning("listening for ready tasks works again")
+                        backoff.reset()
+                        # Whatever was announced while we were deaf: look at the queue now.
+                        self._store.wakeup.notify()
+                    await asyncio.sleep(self.config.poll_interval)
+                except Exception as exc:
+                    await listener.close()
+                    await self._survive("listening for ready tasks", exc, backoff)
         finally:
             await listener.close()
 
@@ -298,14 +411,13 @@ class Worker:
                 self._store.wakeup.notify()
 
     async def _reaper(self) -> None:
-        while True:
-            await self.reap()
-            await asyncio.sleep(self.config.reaper_interval)
+        await self._every("sweeping", self.config.reaper_interval, self.reap, first=True)
 
     async def reap(self, *, now: float | None = None) -> None:
         """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self.interrupt(reaped.interrupted)
+        log_sweep(reaped.transitions)
 
     async def _drain(self) -> None:
         """Let running calls finish for the grace period, then hand the rest back."""
@@ -319,6 +431,63 @@ class Worker:
         for runner in pending:
             runner.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(Exception):
+        try:
             await self._store.hand_back(left)
-        log.info("handed %d unfinished tasks back to the queue", len(left))
+        except Exception as exc:
+            log.warning(
+                "could not hand %d unfinished tasks back (%s); their leases will expire and "
+                "the reaper will queue them again",
+                len(left),
+                exc,
+            )
+            return
+        log.warning("handed %d unfinished tasks back to the queue at shutdown", len(left))
+
+
+def log_transition(
+    job_id: str,
+    task: str,
+    attempt: int,
+    old: TaskStatus,
+    new: TaskStatus,
+    *,
+    duration_ms: float | None = None,
+    error_type: str | None = None,
+    level: int = logging.INFO,
+) -> None:
+    """One line per task status change, with its ids as structured fields."""
+    if not log.isEnabledFor(level):
+        return
+    took = f" in {duration_ms:.0f} ms" if duration_ms is not None else ""
+    why = f" ({error_type})" if error_type else ""
+    log.log(
+        level,
+        "job %s task %s attempt %d: %s -> %s%s%s",
+        job_id,
+        task,
+        attempt,
+        old.value,
+        new.value,
+        took,
+        why,
+        extra={
+            "job_id": job_id,
+            "task": task,
+            "attempt": attempt,
+            "old_status": old.value,
+            "new_status": new.value,
+            "duration_ms": duration_ms,
+            "error_type": error_type,
+        },
+    )
+
+
+def log_sweep(transitions: Sequence[Transition]) -> None:
+    """The reaper's changes: lost leases are warnings, a task lost too often an error."""
+    for t in transitions:
+        level = logging.INFO
+        if t.error_type == "lost":
+            level = logging.ERROR if t.new is TaskStatus.FAILED else logging.WARNING
+        log_transition(
+            t.job_id, t.task, t.attempt, t.old, t.new, error_type=t.error_type, level=level
+        )

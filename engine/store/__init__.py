@@ -4,7 +4,7 @@ the group-commit writer and the only module that knows SQLite from PostgreSQL (`
 from engine.store.claims import Dispatch
 from engine.store.maintenance import Canceled, Reaped
 from engine.store.reads import JobFilter, decode_cursor, encode_cursor
-from engine.store.records import ClaimedTask, Outcome, StoredTaskSpec
+from engine.store.records import ClaimedTask, Outcome, StoredTaskSpec, Transition
 from engine.store.store import Store
 from engine.store.submit import NewJob, Submitted
 
@@ -19,6 +19,7 @@ __all__ = [
     "Store",
     "StoredTaskSpec",
     "Submitted",
+    "Transition",
     "decode_cursor",
     "encode_cursor",
 ]

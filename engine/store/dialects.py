@@ -8,6 +8,7 @@ claim's ``FOR UPDATE SKIP LOCKED`` comes from SQLAlchemy Core and needs nothing 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,18 +125,26 @@ class ReadyListener:
         self._engine = engine
         self._on_ready = on_ready
         self._conn: Any = None
+        self._driver: Any = None
 
     async def start(self) -> None:
         self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
-        driver = raw.driver_connection
-        await driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+        self._driver = raw.driver_connection
+        await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+
+    @property
+    def listening(self) -> bool:
+        """False before :meth:`start` and once the connection was lost (a restarted server)."""
+        return self._driver is not None and not self._driver.is_closed()
 
     async def close(self) -> None:
+        self._driver = None
         if self._conn is not None:
-            await self._conn.invalidate()
-            await self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
 
 
 def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engines:

@@ -20,6 +20,7 @@ from engine.states import (
 )
 from engine.store.attempts import end_attempt, fence
 from engine.store.progress import settle
+from engine.store.records import Transition
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
@@ -147,6 +148,8 @@ class Reaped:
     deleted_jobs: int = 0
     #: (task id, attempt) of expired calls that are still running somewhere
     interrupted: tuple[tuple[int, int], ...] = ()
+    #: every task status this sweep changed
+    transitions: tuple[Transition, ...] = ()
 
 
 class ReapOp(WriteOp[Reaped]):
@@ -158,29 +161,32 @@ class ReapOp(WriteOp[Reaped]):
 
     async def apply(self, conn: AsyncConnection) -> Reaped:
         now = self.now if self.now is not None else time.time()
-        requeued, lost, lost_jobs = await self._lost_leases(conn, now)
-        expired, interrupted, expired_jobs = await self._expired(conn, now)
-        if await settle(conn, lost_jobs | expired_jobs, now) or requeued:
+        lost = await self._lost_leases(conn, now)
+        expired, interrupted = await self._expired(conn, now)
+        changed = lost + expired
+        requeued = sum(1 for t in lost if t.new is TaskStatus.QUEUED)
+        ended = {t.job_id for t in changed if t.new is TaskStatus.FAILED}
+        if await settle(conn, ended, now) or requeued:
             self.wakes = True
         deleted = await _delete_expired_jobs(conn, now)
         return Reaped(
             requeued=requeued,
-            lost=lost,
-            expired=expired,
+            lost=len(lost) - requeued,
+            expired=len(expired),
             deleted_jobs=deleted,
             interrupted=tuple(interrupted),
+            transitions=tuple(changed),
         )
 
-    async def _lost_leases(self, conn: AsyncConnection, now: float) -> tuple[int, int, set[str]]:
+    async def _lost_leases(self, conn: AsyncConnection, now: float) -> list[Transition]:
         rows = (
             await conn.execute(
-                select(tasks.c.id, tasks.c.job_id, tasks.c.attempt, tasks.c.rescues)
+                select(tasks.c.id, tasks.c.job_id, tasks.c.name, tasks.c.attempt, tasks.c.rescues)
                 .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_expires_at < now)
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        requeued = failed = 0
-        failed_jobs: set[str] = set()
+        changed: list[Transition] = []
         for row in rows:
             dead = row.rescues + 1 > self.max_rescues
             await end_attempt(conn, row.id, row.attempt, AttemptStatus.LOST, now, _lost_error())
@@ -189,28 +195,30 @@ class ReapOp(WriteOp[Reaped]):
                 "lease_owner": None,
                 "lease_expires_at": None,
             }
+            new = TaskStatus.FAILED if dead else TaskStatus.QUEUED
             if dead:
-                values |= {"status": "failed", "finished_at": now, "error": _lost_error(dead)}
-                failed += 1
-                failed_jobs.add(row.job_id)
+                values |= {"status": new.value, "finished_at": now, "error": _lost_error(dead)}
             else:
-                values |= {"status": "queued", "next_attempt_at": time.time()}
-                requeued += 1
+                values |= {"status": new.value, "next_attempt_at": time.time()}
             await conn.execute(update(tasks).where(fence(row.id, row.attempt)).values(**values))
-        return requeued, failed, failed_jobs
+            changed.append(_transition(row, TaskStatus.RUNNING, new, "lost"))
+        return changed
 
     async def _expired(
         self, conn: AsyncConnection, now: float
-    ) -> tuple[int, list[tuple[int, int]], set[str]]:
+    ) -> tuple[list[Transition], list[tuple[int, int]]]:
         rows = (
             await conn.execute(
-                select(tasks.c.id, tasks.c.job_id, tasks.c.attempt, tasks.c.status).where(
+                select(
+                    tasks.c.id, tasks.c.job_id, tasks.c.name, tasks.c.attempt, tasks.c.status
+                ).where(
                     tasks.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
                     tasks.c.expires_at < now,
                 )
             )
         ).all()
         interrupted: list[tuple[int, int]] = []
+        changed: list[Transition] = []
         for row in rows:
             error = expired_error()
             if row.status == TaskStatus.RUNNING.value:
@@ -227,7 +235,19 @@ class ReapOp(WriteOp[Reaped]):
                     lease_expires_at=None,
                 )
             )
-        return len(rows), interrupted, {r.job_id for r in rows}
+            changed.append(_transition(row, TaskStatus(row.status), TaskStatus.FAILED, "expired"))
+        return changed, interrupted
+
+
+def _transition(row: Any, old: TaskStatus, new: TaskStatus, error_type: str) -> Transition:
+    return Transition(
+        job_id=row.job_id,
+        task=row.name,
+        attempt=row.attempt,
+        old=old,
+        new=new,
+        error_type=error_type,
+    )
 
 
 def expired_error() -> dict[str, Any]:

@@ -108,3 +108,16 @@ class Outcome:
     #: for a retry: when the next attempt is due
     next_attempt_at: float | None = None
     skip_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition:
+    """A task status change made by a sweep rather than by the worker that ran the task (lost
+    leases, expiries), reported so that it can be logged with its ids."""
+
+    job_id: str
+    task: str
+    attempt: int
+    old: TaskStatus
+    new: TaskStatus
+    error_type: str

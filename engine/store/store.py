@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.errors import Unavailable
 from engine.store import migrate, reads
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.dialects import Engines, FileChangeWatch, ReadyListener, create_engines
@@ -27,6 +29,14 @@ from engine.store.wakeup import Wakeup
 from engine.store.writer import BatchWriter, WriteOp
 
 T = TypeVar("T")
+
+
+def _database_down(exc: Exception) -> bool:
+    """What a database that is down, restarting, locked or busy raises through SQLAlchemy and
+    its drivers (a refused connection is a bare OSError before SQLAlchemy wraps anything)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, DisconnectionError | OSError | TimeoutError)
 
 
 class Store:
@@ -70,12 +80,22 @@ class Store:
     # --- the two primitives every method below uses -----------------------------------------
     async def write(self, op: WriteOp[T]) -> T:
         """Apply one write op in the next group commit (tests use it for raw writes too)."""
-        return await self._writer.run(op)
+        try:
+            return await self._writer.run(op)
+        except Exception as exc:
+            if _database_down(exc):
+                raise Unavailable(f"the database did not take the write: {exc}") from exc
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engines.reader.connect() as conn:
-            yield conn
+        try:
+            async with self._engines.reader.connect() as conn:
+                yield conn
+        except Exception as exc:
+            if _database_down(exc):
+                raise Unavailable(f"the database did not answer: {exc}") from exc
+            raise
 
     async def ping(self) -> None:
         async with self.read() as conn:

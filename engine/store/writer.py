@@ -85,6 +85,12 @@ class BatchWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._apply(batch)
+            except Exception as exc:
+                # Never die with writes queued behind: every caller hears of the failure.
+                log.exception("the writer failed a batch of %d writes", len(batch))
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
