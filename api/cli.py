@@ -7,16 +7,17 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 
 from api import cli_local, cli_remote
 from api.settings import Settings
 from engine import Engine, JobInvalid
+from jobqueue_client import ApiError, JobQueue, JobQueueClientError
 
 app = typer.Typer(
     help="JobQueue: HTTP API calls as persisted, monitored jobs (validated DAGs of HTTP tasks).",
@@ -159,8 +160,8 @@ def submit(
     except JobInvalid as exc:
         cli_local.print_report(console, exc, None, str(file))
         code = 1
-    except (cli_remote.ServerError, OSError, httpx.TransportError) as exc:
-        err.print(f"[red]error[/red] {exc}")
+    except (JobQueueClientError, OSError) as exc:
+        err.print(f"[red]error[/red] {cli_remote.describe(exc)}")
         code = 2
     raise typer.Exit(code)
 
@@ -177,15 +178,16 @@ def db_upgrade() -> None:
     console.print("database schema is up to date")
 
 
-def _remote(server: str, method: str, path: str) -> None:
+def _remote(server: str, action: Callable[[JobQueue], dict[str, Any]]) -> None:
+    """Print the JSON document ``action`` reads from the server; exit 1 on an error answer."""
     try:
-        with cli_remote.client(server) as http:
-            data = cli_remote.call(http, method, path)
-    except cli_remote.ServerError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        with JobQueue(server) as jq:
+            data = action(jq)
+    except ApiError as exc:
+        err.print(f"[red]error[/red] {cli_remote.describe(exc)}")
         raise typer.Exit(1) from None
-    except (OSError, httpx.TransportError) as exc:
-        err.print(f"[red]error[/red] cannot reach {server}: {exc}")
+    except (JobQueueClientError, OSError) as exc:
+        err.print(f"[red]error[/red] cannot reach {server}: {cli_remote.describe(exc)}")
         raise typer.Exit(2) from None
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
@@ -197,32 +199,31 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="How many")] = 20,
 ) -> None:
     """List jobs, newest first. Example: jobqueue jobs list --status failed"""
-    query = f"/jobs?limit={limit}" + (f"&status={status}" if status else "")
-    _remote(server, "GET", query)
+    _remote(server, lambda jq: jq.list(limit=limit, status=status).raw)
 
 
 @jobs_app.command("show")
 def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Job detail with its tasks. Example: jobqueue jobs show j_01J..."""
-    _remote(server, "GET", f"/jobs/{job_id}")
+    _remote(server, lambda jq: jq.get(job_id).raw)
 
 
 @jobs_app.command("result")
 def jobs_result(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Every task's response. Example: jobqueue jobs result j_01J..."""
-    _remote(server, "GET", f"/jobs/{job_id}/result")
+    _remote(server, lambda jq: jq.result(job_id).raw)
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Cancel a job; running calls are interrupted. Example: jobqueue jobs cancel j_01J..."""
-    _remote(server, "POST", f"/jobs/{job_id}/cancel")
+    _remote(server, lambda jq: jq.cancel(job_id).raw)
 
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
     """Re-run the failed/skipped/canceled tasks of a job. Example: jobqueue jobs retry j_01J..."""
-    _remote(server, "POST", f"/jobs/{job_id}/retry")
+    _remote(server, lambda jq: jq.retry(job_id).raw)
 
 
 @app.command()

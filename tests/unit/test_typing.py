@@ -14,7 +14,7 @@ ROOT = Path(__file__).parents[2]
 @pytest.mark.slow
 def test_mypy_is_clean() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "engine", "schemas", "api"],
+        [sys.executable, "-m", "mypy", "engine", "schemas", "api", "jobqueue_client"],
         cwd=ROOT,
         capture_output=True,
         text=True,
