@@ -12,7 +12,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, text
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Unavailable
@@ -105,7 +111,15 @@ class Store:
     async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
         """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
         are inserted already claimed for that worker."""
-        return await self.write(SubmitOp(new, dispatch))
+        op = SubmitOp(new, dispatch)
+        try:
+            return await self.write(op)
+        except IntegrityError:
+            if not new.job.get("idempotency_key"):
+                raise
+            # Another process committed a job with the same Idempotency-Key between our check
+            # and our insert (PostgreSQL made us wait for it): check again, now it is visible.
+            return await self.write(op)
 
     async def cancel(self, job_id: str, *, owner: str | None = None) -> Canceled:
         return await self.write(CancelOp(job_id, owner))

@@ -75,19 +75,28 @@ class SubmitOp(WriteOp[Submitted]):
     async def apply_many(cls, conn: AsyncConnection, ops: Sequence[Any]) -> list[Any]:
         results: list[Submitted] = []
         fresh: list[SubmitOp] = []
-        seen: dict[tuple[str, str], Submitted] = {}
+        #: (owner, Idempotency-Key) -> the first submission of this batch that used it
+        seen: dict[tuple[str, str], tuple[Submitted, str | None]] = {}
         for op in ops:
             job = op.new.job
             key = (job["owner"], job.get("idempotency_key") or "")
             if key[1] and key in seen:
-                results.append(Submitted(job_id=seen[key].job_id, status="queued", existing=True))
+                first, digest = seen[key]
+                if digest != job.get("request_hash"):
+                    # Raising fails the batch; applied op by op, the other op commits first and
+                    # this one then meets its committed job: the same answer as across batches.
+                    raise IdempotencyMismatch(
+                        f"Idempotency-Key {key[1]!r} was used for job {first.job_id} "
+                        "with a different body"
+                    )
+                results.append(Submitted(job_id=first.job_id, status=first.status, existing=True))
                 continue
             existing = await op._existing(conn)
             if existing is None:
                 fresh.append(op)
                 existing = Submitted(job_id=job["id"], status=job["status"])
             if key[1]:
-                seen[key] = existing
+                seen[key] = (existing, job.get("request_hash"))
             results.append(existing)
         if fresh:
             dispatched = _preclaim([op for op in fresh if op.dispatch is not None])

@@ -25,7 +25,7 @@ async def test_each_item_is_accepted_or_refused_on_its_own(
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert [i["index"] for i in items] == list(range(6))
-    assert [i["status_code"] for i in items] == [201, 422, 422, 201, 201, 201]
+    assert [i["status_code"] for i in items] == [201, 422, 422, 201, 200, 201]
     assert items[1]["error"]["errors"][0]["location"] == "/nope"
     assert items[2]["error"]["errors"][0]["code"] in {"self_dependency", "cycle"}
     assert items[3]["job_id"] == items[4]["job_id"], "same Idempotency-Key: the first job"
@@ -35,6 +35,23 @@ async def test_each_item_is_accepted_or_refused_on_its_own(
         assert (await api_job_ends(client, job_id))["status"] == "succeeded"
     listed = (await client.get("/api/v1/jobs?limit=10")).json()["items"]
     assert {j["job_id"] for j in listed} == accepted, "refused items stored nothing"
+
+
+async def test_a_reused_key_with_another_body_is_refused_inside_one_batch(
+    client: httpx.AsyncClient, target_server: TargetServer
+) -> None:
+    url = target_server.url("/json")
+    jobs = [
+        {"document": {"url": url + "?k=1"}, "idempotency_key": "same"},
+        {"document": {"url": url + "?k=2"}, "idempotency_key": "same"},
+        {"document": {"url": url + "?k=1"}, "idempotency_key": "same"},
+    ]
+    items = (await client.post("/api/v1/jobs/batch", json={"jobs": jobs})).json()["items"]
+    assert [i["status_code"] for i in items] == [201, 422, 200]
+    assert items[1]["error"]["code"] == "idempotency_key_reused"
+    assert items[2]["job_id"] == items[0]["job_id"]
+    listed = (await client.get("/api/v1/jobs?limit=10")).json()["items"]
+    assert [j["job_id"] for j in listed] == [items[0]["job_id"]]
 
 
 async def test_the_envelope_is_checked(client: httpx.AsyncClient) -> None:
