@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 
 from api import cli_local, cli_remote
+from api.logs import configure_logging
 from api.settings import Settings
 from engine import Engine, JobInvalid
 from jobqueue_client import ApiError, JobQueue, JobQueueClientError
@@ -97,7 +97,7 @@ def worker(
     hands the rest back to the queue. Example: JOBQUEUE_CONCURRENCY=32 jobqueue worker
     """
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
         engine = await Engine.open(settings.engine_config())

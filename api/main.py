@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,12 +9,11 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from api import errors
+from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import health, interfaces, jobs
+from api.routes import health, interfaces, jobs, metrics
 from api.settings import Settings
 from engine import Engine
-
-log = logging.getLogger("jobqueue.api")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -24,6 +22,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or Settings()
+        configure_logging(cfg.log_level, cfg.log_format)
         app.state.settings = cfg
         owned = engine is None
         app.state.engine = engine or await Engine.open(cfg.engine_config())
@@ -50,6 +49,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     _fast_submit(app)
     return app
 

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
     #: largest request body the API reads (413 beyond)
     max_request_bytes: int = Field(default=10 * 1_048_576, gt=0)
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(

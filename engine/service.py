@@ -17,6 +17,7 @@ from engine.http import Executor, TargetPolicy, create_executor
 from engine.jobs import views
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
+from engine.metrics import Metrics
 from engine.runtime.worker import Worker, log_sweep
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from schemas.jobs import JobSpec
@@ -47,6 +48,7 @@ class Engine:
         self._store = store
         self.config = config
         self._executor = executor
+        self.metrics = Metrics()
         self._workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
 
@@ -203,6 +205,12 @@ class Engine:
     async def cancel(self, job_id: str, *, owner: str | None = None) -> str:
         result = await self._store.cancel(job_id, owner=owner)
         self._interrupt(result.interrupted)
+        log.info(
+            "job %s canceled; %d running calls interrupted",
+            job_id,
+            len(result.interrupted),
+            extra={"job_id": job_id},
+        )
         return result.status
 
     async def retry(self, job_id: str, *, owner: str | None = None) -> str:
@@ -249,7 +257,9 @@ class Engine:
         return self._executor
 
     def worker(self) -> Worker:
-        worker = Worker(store=self._store, config=self.config, executor=self.executor())
+        worker = Worker(
+            store=self._store, config=self.config, executor=self.executor(), metrics=self.metrics
+        )
         self._workers.append(worker)
         return worker
 
@@ -291,8 +301,15 @@ class Engine:
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self._interrupt(reaped.interrupted)
+        self.metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
         return reaped
+
+    async def metrics_text(self) -> bytes:
+        """The Prometheus text exposition of this process, queue gauges read now."""
+        depth, oldest_due = await self._store.queue_stats()
+        alive = sum(1 for w in self._workers if w.alive)
+        return self.metrics.scraped(depth=depth, oldest_due=oldest_due, workers_alive=alive)
 
     def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Interrupt these (task id, attempt) calls wherever they run in this process; workers

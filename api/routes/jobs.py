@@ -110,7 +110,7 @@ def _item_error(index: int, status: int, code: str, message: str) -> dict[str, A
 
 def _item_result(index: int, result: SubmitResult | JobQueueError) -> dict[str, Any]:
     if isinstance(result, SubmitResult):
-        item = {"index": index, "status_code": 200 if result.existing else 201}
+        item: dict[str, Any] = {"index": index, "status_code": 200 if result.existing else 201}
         item["job_id"] = result.job_id
         item |= {"status": result.status, "existing": result.existing}
         return item | ({"warnings": result.warnings} if result.warnings else {})

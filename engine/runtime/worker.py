@@ -26,6 +26,7 @@ from ulid import ULID
 
 from engine.config import EngineConfig
 from engine.http import Executor
+from engine.metrics import MeteredExecutor, Metrics
 from engine.runtime.attempt import AttemptSettings, run_attempt
 from engine.runtime.backoff import Backoff, is_transient
 from engine.runtime.render_cache import RenderCache
@@ -40,10 +41,13 @@ T = TypeVar("T")
 
 
 class Worker:
-    def __init__(self, *, store: Store, config: EngineConfig, executor: Executor) -> None:
+    def __init__(
+        self, *, store: Store, config: EngineConfig, executor: Executor, metrics: Metrics
+    ) -> None:
         self._store = store
         self.config = config
-        self.executor = executor
+        self.executor = MeteredExecutor(executor, metrics)
+        self._metrics = metrics
         self.name = f"{socket.gethostname()}:{os.getpid()}:{str(ULID())[-6:]}"
         self.settings = AttemptSettings(
             default_timeout=config.default_timeout,
@@ -298,6 +302,7 @@ class Worker:
                 outcome.status.value,
             )
             return
+        self._metrics.recorded(outcome)
         log_transition(
             task.job_id,
             task.name,
@@ -417,6 +422,7 @@ class Worker:
         """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self.interrupt(reaped.interrupted)
+        self._metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
 
     async def _drain(self) -> None:

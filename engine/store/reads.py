@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import NotFound
+from engine.states import TaskStatus
 from engine.store.tables import attempts, interface_masters, job_tags, jobs, tasks
 
 
@@ -179,3 +180,15 @@ async def master_rows(conn: AsyncConnection, names: Sequence[str] | None = None)
     if names is not None:
         query = query.where(interface_masters.c.name.in_(list(names)))
     return list((await conn.execute(query)).all())
+
+
+async def queue_stats(conn: AsyncConnection, now: float) -> tuple[int, float | None]:
+    """How many queued tasks are due, and the earliest due time among them."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(tasks.c.next_attempt_at)).where(
+                tasks.c.status == TaskStatus.QUEUED.value, tasks.c.next_attempt_at <= now
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]

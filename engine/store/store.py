@@ -7,6 +7,7 @@ never take the write lock).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -180,6 +181,11 @@ class Store:
     async def running_states(self, task_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
         async with self.read() as conn:
             return await reads.running_states(conn, task_ids)
+
+    async def queue_stats(self) -> tuple[int, float | None]:
+        """(tasks queued and due now, the earliest due time among them)."""
+        async with self.read() as conn:
+            return await reads.queue_stats(conn, time.time())
 
     async def next_due(self) -> float | None:
         async with self.read() as conn:
