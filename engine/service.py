@@ -216,6 +216,10 @@ class Engine:
     async def retry(self, job_id: str, *, owner: str | None = None) -> str:
         return await self._store.retry_job(job_id, owner=owner)
 
+    async def delete(self, job_id: str, *, owner: str | None = None) -> None:
+        """Delete an ended job with everything stored for it; ``Conflict`` while it runs."""
+        await self._store.delete_job(job_id, owner=owner)
+
     # --- interface masters ----------------------------------------------------------------
     def _check_master_schemas(self, fields: dict[str, Any]) -> None:
         problems = []

@@ -222,3 +222,15 @@ async def cancel_job(job_id: str, engine: EngineDep) -> Any:
 @router.post("/jobs/{job_id}/retry", summary="Re-run failed, skipped and canceled tasks")
 async def retry_job(job_id: str, engine: EngineDep) -> Any:
     return {"job_id": job_id, "status": await engine.retry(job_id)}
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an ended job with its tasks, attempts and stored responses",
+)
+async def delete_job(job_id: str, engine: EngineDep) -> Response:
+    """``409`` while the job is queued or running: cancel it first."""
+    await engine.delete(job_id)
+    return Response(status_code=204)

@@ -273,9 +273,32 @@ async def _delete_expired_jobs(conn: AsyncConnection, now: float) -> int:
             await conn.execute(select(jobs.c.id).where(jobs.c.expires_at < now).limit(10_000))
         ).scalars()
     )
+    await delete_jobs(conn, ids)
+    return len(ids)
+
+
+async def delete_jobs(conn: AsyncConnection, ids: list[str]) -> None:
+    """Delete jobs with their tasks, attempts (stored bodies with them), tags and interface
+    links."""
     if not ids:
-        return 0
+        return
     for table in (attempts, tasks, job_tags, job_interfaces):
         await conn.execute(delete(table).where(table.c.job_id.in_(ids)))
     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
-    return len(ids)
+
+
+class DeleteJobOp(WriteOp[None]):
+    """Delete an ended job now (``DELETE /jobs/{id}``); a job still queued or running is
+    refused (cancel it first)."""
+
+    batchable = False
+
+    def __init__(self, job_id: str, owner: str | None = None) -> None:
+        self.job_id = job_id
+        self.owner = owner
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        status = await _job_status(conn, self.job_id, self.owner)
+        if JobStatus(status) not in JOB_TERMINAL:
+            raise Conflict(f"job {self.job_id} is {status}; cancel it before deleting it")
+        await delete_jobs(conn, [self.job_id])

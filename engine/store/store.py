@@ -26,7 +26,14 @@ from engine.errors import Unavailable
 from engine.store import migrate, reads
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.dialects import Engines, FileChangeWatch, ReadyListener, create_engines
-from engine.store.maintenance import Canceled, CancelOp, Reaped, ReapOp, RetryJobOp
+from engine.store.maintenance import (
+    Canceled,
+    CancelOp,
+    DeleteJobOp,
+    Reaped,
+    ReapOp,
+    RetryJobOp,
+)
 from engine.store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp, master_row
 from engine.store.outcomes import CompleteOp, HandBackOp, HeartbeatOp
 from engine.store.reads import JobFilter
@@ -127,6 +134,9 @@ class Store:
 
     async def retry_job(self, job_id: str, *, owner: str | None = None) -> str:
         return await self.write(RetryJobOp(job_id, owner))
+
+    async def delete_job(self, job_id: str, *, owner: str | None = None) -> None:
+        await self.write(DeleteJobOp(job_id, owner))
 
     async def job(
         self, job_id: str, *, owner: str | None = None, with_results: bool = False

@@ -263,3 +263,20 @@ async def test_idempotency_key_returns_the_first_job(
     )
     assert other.status_code == 422
     assert len((await client.get("/api/v1/jobs")).json()["items"]) == 1
+
+
+async def test_delete_removes_an_ended_job_and_refuses_a_live_one(
+    client: httpx.AsyncClient, running: Engine, target_server: TargetServer
+) -> None:
+    done = (await client.post("/api/v1/jobs", json={"url": target_server.url("/json")})).json()
+    assert (await api_job_ends(client, done["job_id"]))["status"] == "succeeded"
+    later = {"url": target_server.url("/json"), "scheduled_at": "2999-01-01T00:00:00Z"}
+    waiting = (await client.post("/api/v1/jobs", json=later)).json()
+    assert (await client.delete(f"/api/v1/jobs/{waiting['job_id']}")).status_code == 409
+    response = await client.delete(f"/api/v1/jobs/{done['job_id']}")
+    assert response.status_code == 204 and response.content == b""
+    for path in ("", "/result", "/tasks/main/attempts"):
+        assert (await client.get(f"/api/v1/jobs/{done['job_id']}{path}")).status_code == 404
+    assert (await client.delete(f"/api/v1/jobs/{done['job_id']}")).status_code == 404
+    listed = (await client.get("/api/v1/jobs")).json()["items"]
+    assert [j["job_id"] for j in listed] == [waiting["job_id"]]
