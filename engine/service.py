@@ -18,7 +18,8 @@ from engine.jobs import views
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.metrics import Metrics
-from engine.runtime.worker import Worker, log_sweep
+from engine.runtime.transitions import log_sweep
+from engine.runtime.worker import Worker
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from schemas.jobs import JobSpec
 
