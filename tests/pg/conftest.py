@@ -7,9 +7,16 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from ulid import ULID
 
 PG_ADMIN_DSN = os.environ.get("JOBQUEUE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _database_url(database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on the server and with the user of PG_ADMIN_DSN."""
+    url = make_url(PG_ADMIN_DSN).set(drivername="postgresql+asyncpg", database=database)
+    return url.render_as_string(hide_password=False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,7 +37,7 @@ async def db_url() -> AsyncIterator[str]:
     name = f"jq_{str(ULID()).lower()}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield _database_url(name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
