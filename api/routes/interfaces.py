@@ -1,21 +1,28 @@
-"""InterfaceMaster CRUD (SPEC section 5)."""
+"""InterfaceMaster CRUD.
+
+Bodies are read by :func:`api.body.read_document`, as on the jobs routes: the same size limit,
+content types and error reports.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
 
-from ..deps import EngineDep
+from ..body import read_document
+from ..deps import EngineDep, SettingsDep
 from ..responses import FastJSONResponse
 
 router = APIRouter(tags=["interface-masters"], default_response_class=FastJSONResponse)
 
 
 @router.post("/interface-masters", status_code=201, summary="Create an InterfaceMaster")
-async def create_master(body: InterfaceMasterIn, engine: EngineDep) -> Any:
+async def create_master(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+    document = await read_document(request, settings.max_request_bytes)
+    body = InterfaceMasterIn.model_validate(document)
     return await engine.create_master(body.model_dump())
 
 
@@ -30,7 +37,11 @@ async def get_master(key: str, engine: EngineDep) -> Any:
 
 
 @router.put("/interface-masters/{key}", summary="Update; bumps version")
-async def update_master(key: str, body: InterfaceMasterUpdate, engine: EngineDep) -> Any:
+async def update_master(
+    key: str, request: Request, engine: EngineDep, settings: SettingsDep
+) -> Any:
+    document = await read_document(request, settings.max_request_bytes)
+    body = InterfaceMasterUpdate.model_validate(document)
     return await engine.update_master(key, body.model_dump(exclude_unset=True))
 
 

@@ -22,18 +22,13 @@ from engine import (
 from engine.graph import to_mermaid
 from schemas.jobs import parse_job_document
 
-from ..body import decode_document, read_body
+from ..body import read_document
 from ..deps import EngineDep, SettingsDep
 from ..errors import status_of, validation_problems
 from ..responses import FastJSONResponse
 from ..settings import Settings
 
 router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
-
-
-async def _document(request: Request, limit: int) -> Any:
-    raw = await read_body(request, limit)
-    return decode_document(raw, request.headers.get("content-type"))
 
 
 def _prefix(request: Request) -> str:
@@ -62,7 +57,7 @@ async def submit_job(request: Request) -> Response:
         raise JobInvalid(
             [Problem(code="invalid_header", message="Idempotency-Key must be 1-256 characters")]
         )
-    document = await _document(request, settings.max_request_bytes)
+    document = await read_document(request, settings.max_request_bytes)
     spec = parse_job_document(document)
     result = await engine.submit(
         spec,
@@ -127,7 +122,7 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
     """Body ``{"jobs": [doc, ...]}``. Each item is validated and accepted or refused on its own
     (same rules as ``POST /jobs``, Idempotency-Key per item through the item's wrapper); the
     answer is ``200 {"items": [{"index", "status_code", "job_id" | "error"}, ...]}``."""
-    envelope = await _document(request, settings.max_request_bytes)
+    envelope = await read_document(request, settings.max_request_bytes)
     jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
     if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
         raise JobInvalid(
@@ -149,7 +144,7 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
 
 @router.post("/jobs/validate", summary="Run every creation-time check; create nothing")
 async def validate_job(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
-    document = await _document(request, settings.max_request_bytes)
+    document = await read_document(request, settings.max_request_bytes)
     validated = await engine.validate(
         parse_job_document(document), single_call=_is_single_call(document)
     )
