@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,8 +19,10 @@ from engine import (
     WorkflowFileError,
 )
 
-from .body import UnsupportedMedia
+from .body import BodyError, BodyTimeout, UnsupportedMedia
 from .responses import FastJSONResponse
+
+log = logging.getLogger("jobqueue.api")
 
 STATUS: list[tuple[type[Exception], int, str]] = [
     (JobInvalid, 422, "invalid_job"),
@@ -28,6 +31,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (IdempotencyMismatch, 422, "idempotency_key_reused"),
     (TooLarge, 413, "too_large"),
     (UnsupportedMedia, 415, "unsupported_media_type"),
+    (BodyTimeout, 408, "request_timeout"),
 ]
 
 
@@ -64,7 +68,7 @@ def _error(status: int, code: str, message: str, **extra: Any) -> FastJSONRespon
 
 
 def install(app: FastAPI) -> None:
-    async def on_engine_error(_: Request, exc: Exception) -> FastJSONResponse:
+    async def on_engine_error(request: Request, exc: Exception) -> FastJSONResponse:
         if isinstance(exc, WorkflowFileError):
             exc = JobInvalid([exc.to_problem()])
         if isinstance(exc, JobInvalid):
@@ -79,6 +83,12 @@ def install(app: FastAPI) -> None:
                 422,
             )
         status, code = status_of(exc)
+        if isinstance(exc, BodyTimeout):
+            log.info("%s %s: %s", request.method, request.url.path, exc)
+            # The rest of the body may still be on its way: close the connection after the answer.
+            response = _error(status, code, str(exc))
+            response.headers["Connection"] = "close"
+            return response
         return _error(status, code, str(exc))
 
     async def on_pydantic_error(_: Request, exc: Exception) -> FastJSONResponse:
@@ -89,6 +99,6 @@ def install(app: FastAPI) -> None:
         return FastJSONResponse({"detail": {"code": code, "errors": errors, "warnings": []}}, 422)
 
     app.add_exception_handler(JobQueueError, on_engine_error)
-    app.add_exception_handler(UnsupportedMedia, on_engine_error)
+    app.add_exception_handler(BodyError, on_engine_error)
     app.add_exception_handler(ValidationError, on_pydantic_error)
     app.add_exception_handler(RequestValidationError, on_pydantic_error)

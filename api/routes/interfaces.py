@@ -21,7 +21,7 @@ router = APIRouter(tags=["interface-masters"], default_response_class=FastJSONRe
 
 @router.post("/interface-masters", status_code=201, summary="Create an InterfaceMaster")
 async def create_master(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
-    document = await read_document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     body = InterfaceMasterIn.model_validate(document)
     return await engine.create_master(body.model_dump())
 
@@ -40,7 +40,7 @@ async def get_master(key: str, engine: EngineDep) -> Any:
 async def update_master(
     key: str, request: Request, engine: EngineDep, settings: SettingsDep
 ) -> Any:
-    document = await read_document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     body = InterfaceMasterUpdate.model_validate(document)
     return await engine.update_master(key, body.model_dump(exclude_unset=True))
 

@@ -57,7 +57,7 @@ async def submit_job(request: Request) -> Response:
         raise JobInvalid(
             [Problem(code="invalid_header", message="Idempotency-Key must be 1-256 characters")]
         )
-    document = await read_document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     spec = parse_job_document(document)
     result = await engine.submit(
         spec,
@@ -122,7 +122,7 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
     """Body ``{"jobs": [doc, ...]}``. Each item is validated and accepted or refused on its own
     (same rules as ``POST /jobs``, Idempotency-Key per item through the item's wrapper); the
     answer is ``200 {"items": [{"index", "status_code", "job_id" | "error"}, ...]}``."""
-    envelope = await read_document(request, settings.max_request_bytes)
+    envelope = await read_document(request, settings)
     jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
     if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
         raise JobInvalid(
@@ -144,7 +144,7 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
 
 @router.post("/jobs/validate", summary="Run every creation-time check; create nothing")
 async def validate_job(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
-    document = await read_document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     validated = await engine.validate(
         parse_job_document(document), single_call=_is_single_call(document)
     )
