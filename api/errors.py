@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from engine import (
     Conflict,
@@ -98,7 +100,20 @@ def install(app: FastAPI) -> None:
         code = "invalid_request" if request_error else "invalid_job"
         return FastJSONResponse({"detail": {"code": code, "errors": errors, "warnings": []}}, 422)
 
+    async def on_disconnect(request: Request, _: Exception) -> Response:
+        # An aborted upload is the client's doing, not a server error: one line, no traceback.
+        # The answer is never delivered (the connection is gone); it only ends the request.
+        log.info(
+            "%s %s: the client disconnected before sending the whole request body "
+            "(Content-Length %s)",
+            request.method,
+            request.url.path,
+            request.headers.get("content-length", "not given"),
+        )
+        return Response(status_code=400)
+
     app.add_exception_handler(JobQueueError, on_engine_error)
     app.add_exception_handler(BodyError, on_engine_error)
     app.add_exception_handler(ValidationError, on_pydantic_error)
     app.add_exception_handler(RequestValidationError, on_pydantic_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)

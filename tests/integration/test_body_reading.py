@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from api.settings import Settings
 from tests.support.live_app import LiveApp
+from tests.support.processes import poll
 
 DOCUMENT = b'{"url": "https://example.org/", "tags": ["upload"]}'
 
@@ -65,3 +67,33 @@ def test_stalled_body_is_answered_408_and_the_connection_closed(live: LiveApp, p
     assert 0.4 < elapsed < 10.0
     jobs = httpx.get(f"{live.url}/api/v1/jobs", timeout=10.0).json()
     assert jobs["items"] == [], "nothing is created from half a body"
+
+
+def _server_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith(("jobqueue", "uvicorn"))]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs", "/api/v1/interface-masters"])
+def test_aborted_upload_is_one_info_line_without_traceback(
+    live: LiveApp, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    start_upload(live.port, path).close()
+
+    def logged() -> list[logging.LogRecord]:
+        return [
+            r
+            for r in _server_records(caplog)
+            if r.levelno >= logging.ERROR or "disconnected" in r.getMessage()
+        ]
+
+    (record,) = poll(logged, timeout=10.0, what="the server logging the aborted upload")
+    assert record.levelno in (logging.INFO, logging.DEBUG), record.getMessage()
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        f"POST {path}: the client disconnected before sending the whole request body "
+        f"(Content-Length {len(DOCUMENT)})"
+    )
+    assert httpx.get(f"{live.url}/healthz", timeout=10.0).status_code == 200
+    assert not [r for r in _server_records(caplog) if r.levelno >= logging.WARNING]
+    assert "Traceback" not in caplog.text
