@@ -1,4 +1,4 @@
-"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, demo (SPEC section 8)."""
+"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, demo."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from engine import Engine
-from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine import Engine, JobStatus, TaskStatus
+from engine.states import AttemptStatus
 from schemas import api as wire
 from tests.integration.target_server import TargetServer
 from tests.support.waiting import api_job_ends
