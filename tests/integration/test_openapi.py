@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from api.routes.jobs import MAX_BATCH
 from engine import Engine, JobStatus, TaskStatus
 from engine.states import AttemptStatus
 from schemas import api as wire
@@ -86,7 +87,7 @@ def test_job_body_routes_declare_their_json_and_yaml_request_body(
     schemas = [resolve(openapi, c["schema"]) for c in body["content"].values()]
     assert schemas[0] == schemas[1]
     if path == "/api/v1/jobs/batch":
-        assert schemas[0]["properties"]["jobs"]["maxItems"] == 1000
+        assert schemas[0]["properties"]["jobs"]["maxItems"] == MAX_BATCH
     else:
         assert {resolve(openapi, s)["title"] for s in schemas[0]["anyOf"]} == {
             "JobSpec",
