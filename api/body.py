@@ -1,9 +1,10 @@
 """Read and decode a request body ourselves, so that every way it can be wrong is a clear 4xx:
-too large (413), not UTF-8, malformed JSON or YAML, lone surrogates, numbers JSON cannot carry
-(422 with the place)."""
+too large (413), too slow to arrive (408), a Content-Type we do not read (415), not UTF-8,
+malformed JSON or YAML, lone surrogates, numbers JSON cannot carry (422 with the place)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -14,26 +15,49 @@ from fastapi import Request
 
 from engine import JobInvalid, Problem, TooLarge, parse_yaml_body
 
+from .settings import Settings
+
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _MAX_INT = 2**63
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class BodyError(Exception):
+    """A request body we do not read; ``api.errors`` gives each subclass its status."""
+
+
+class UnsupportedMedia(BodyError):
+    """415: a Content-Type we do not read."""
+
+
+class BodyTimeout(BodyError):
+    """408: the client did not send the whole body within ``JOBQUEUE_BODY_READ_TIMEOUT``."""
+
+
+async def read_document(request: Request, settings: Settings) -> Any:
+    """The decoded JSON or YAML document of a request body: what every route with a body reads."""
+    raw = await read_body(request, settings.max_request_bytes, settings.body_read_timeout)
+    return decode_document(raw, request.headers.get("content-type"))
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, at most ``limit`` bytes, received within ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"request body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(
+            f"the request body did not arrive within {timeout:g} s ({size} bytes received)"
+        ) from None
     return b"".join(chunks)
-
-
-class UnsupportedMedia(Exception):
-    """415: a Content-Type we do not read."""
 
 
 def _invalid(message: str, location: str = "") -> JobInvalid:

@@ -88,7 +88,7 @@ def task_table(result: dict[str, Any], title: str) -> Table:
     for name, task in result["tasks"].items():
         style = STATUS_STYLE.get(task["status"], "")
         error = task.get("error") or {}
-        duration = f"{task['duration_ms']:.0f} ms" if task.get("duration_ms") else ""
+        duration = f"{task['duration_ms']} ms" if task.get("duration_ms") is not None else ""
         table.add_row(
             name,
             f"[{style}]{task['status']}[/{style}]",

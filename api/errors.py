@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
-from api.body import UnsupportedMedia
+from api.body import BodyError, BodyTimeout, UnsupportedMedia
 from api.responses import FastJSONResponse
 from engine import (
     Conflict,
@@ -21,6 +24,8 @@ from engine import (
     WorkflowFileError,
 )
 
+log = logging.getLogger("jobqueue.api")
+
 STATUS: list[tuple[type[Exception], int, str]] = [
     (JobInvalid, 422, "invalid_job"),
     (NotFound, 404, "not_found"),
@@ -29,6 +34,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (TooLarge, 413, "too_large"),
     (Unavailable, 503, "unavailable"),
     (UnsupportedMedia, 415, "unsupported_media_type"),
+    (BodyTimeout, 408, "request_timeout"),
 ]
 
 
@@ -65,7 +71,7 @@ def _error(status: int, code: str, message: str, **extra: Any) -> FastJSONRespon
 
 
 def install(app: FastAPI) -> None:
-    async def on_engine_error(_: Request, exc: Exception) -> FastJSONResponse:
+    async def on_engine_error(request: Request, exc: Exception) -> FastJSONResponse:
         if isinstance(exc, WorkflowFileError):
             exc = JobInvalid([exc.to_problem()])
         if isinstance(exc, JobInvalid):
@@ -80,6 +86,12 @@ def install(app: FastAPI) -> None:
                 422,
             )
         status, code = status_of(exc)
+        if isinstance(exc, BodyTimeout):
+            log.info("%s %s: %s", request.method, request.url.path, exc)
+            # The rest of the body may still be on its way: close the connection after the answer.
+            response = _error(status, code, str(exc))
+            response.headers["Connection"] = "close"
+            return response
         return _error(status, code, str(exc))
 
     async def on_pydantic_error(_: Request, exc: Exception) -> FastJSONResponse:
@@ -89,7 +101,20 @@ def install(app: FastAPI) -> None:
         code = "invalid_request" if request_error else "invalid_job"
         return FastJSONResponse({"detail": {"code": code, "errors": errors, "warnings": []}}, 422)
 
+    async def on_disconnect(request: Request, _: Exception) -> Response:
+        # An aborted upload is the client's doing, not a server error: one line, no traceback.
+        # The answer is never delivered (the connection is gone); it only ends the request.
+        log.info(
+            "%s %s: the client disconnected before sending the whole request body "
+            "(Content-Length %s)",
+            request.method,
+            request.url.path,
+            request.headers.get("content-length", "not given"),
+        )
+        return Response(status_code=400)
+
     app.add_exception_handler(JobQueueError, on_engine_error)
-    app.add_exception_handler(UnsupportedMedia, on_engine_error)
+    app.add_exception_handler(BodyError, on_engine_error)
     app.add_exception_handler(ValidationError, on_pydantic_error)
     app.add_exception_handler(RequestValidationError, on_pydantic_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)

@@ -8,12 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from api import errors
+from api import errors, openapi
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
 from api.routes import health, interfaces, jobs, metrics
 from api.settings import Settings
 from engine import Engine
+
+DESCRIPTION = """\
+Every endpoint is served under `/api/v1` and, identically, without the prefix; `/healthz` only
+without it. Request bodies are JSON or YAML (`Content-Type: application/json` or
+`application/yaml`; none means JSON). Errors answer
+`{"detail": {"code": ..., "message": ...}}`, and invalid input a 422 report with every problem
+and its location. No authentication: put the service behind your own gateway.
+"""
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -38,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         title="JobQueue",
         version="0.1.0",
         summary="HTTP API calls as persisted, monitored jobs: validated DAGs of HTTP tasks.",
+        description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
         # FastAPI's OpenTelemetry hook asks the provider registry on every request (measured:
@@ -45,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
+    openapi.install(app)
     for router in (jobs.router, interfaces.router):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
     #: largest request body the API reads (413 beyond)
     max_request_bytes: int = Field(default=10 * 1_048_576, gt=0)
+    #: seconds a client has to send a whole request body (408 beyond)
+    body_read_timeout: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import EngineDep
+from api.openapi import answers
 from api.responses import FastJSONResponse
+from schemas.api import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: database reachable and embedded worker alive")
+_UNHEALTHY = {"model": Health, "description": "The database query failed, or a worker stopped"}
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: database reachable and embedded worker alive",
+    description="200 when a `SELECT 1` on the database succeeds and no worker of this process "
+    "stopped on its own; 503 otherwise, with the reason. Served at `/healthz` only.",
+    responses={**answers(200, Health, "Healthy"), 503: _UNHEALTHY},
+)
 async def healthz(engine: EngineDep) -> FastJSONResponse:
     health = engine.health()
     try:

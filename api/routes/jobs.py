@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
-from api.body import decode_document, read_body
+from api.body import read_document
 from api.deps import EngineDep, SettingsDep
 from api.errors import status_of, validation_problems
+from api.openapi import BODY_ERRORS, answers, request_body
 from api.responses import FastJSONResponse
 from api.settings import Settings
 from engine import (
@@ -25,14 +26,22 @@ from engine import (
     SubmitResult,
     to_mermaid,
 )
+from schemas.api import (
+    AttemptList,
+    BatchAnswer,
+    BatchRequest,
+    Graph,
+    JobDetail,
+    JobDocument,
+    JobPage,
+    JobResult,
+    JobState,
+    SubmitAnswer,
+    ValidationAnswer,
+)
 from schemas.jobs import parse_job_document
 
 router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
-
-
-async def _document(request: Request, limit: int) -> Any:
-    raw = await read_body(request, limit)
-    return decode_document(raw, request.headers.get("content-type"))
 
 
 def _prefix(request: Request) -> str:
@@ -51,9 +60,46 @@ def _is_single_call(document: Any) -> bool:
     return isinstance(document, dict) and "tasks" not in document
 
 
-@router.post("/jobs", status_code=201, summary="Submit a job (single call or DAG)")
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+    "description": "Within 24 h, the same key with the same document answers the first job "
+    "(`Idempotent-Replayed: true`); with a different document, 422 `idempotency_key_reused`.",
+}
+_JOB_BODY = request_body(JobDocument, "A job document, as JSON or YAML.")
+
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    summary="Submit a job (single call or DAG)",
+    description="Validates the job document (every problem is reported at once, with its "
+    "location) and stores the job. The 201 is sent once the job is committed.",
+    openapi_extra={**_JOB_BODY, "parameters": [_IDEMPOTENCY_KEY]},
+    responses={
+        **answers(
+            201,
+            SubmitAnswer,
+            "Created",
+            *BODY_ERRORS,
+            headers={"Location": {"description": "the job's URL", "schema": {"type": "string"}}},
+        ),
+        200: {
+            "model": SubmitAnswer,
+            "description": "Replayed: the job an earlier request with this `Idempotency-Key` "
+            "and the same document created",
+            "headers": {
+                "Location": {"description": "the job's URL", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {"description": "`true`", "schema": {"type": "string"}},
+            },
+        },
+    },
+)
 async def submit_job(request: Request) -> Response:
-    """The hot path: no dependency injection (FastAPI's resolution is measurable per request)."""
+    # The hot path (also served by the plain Starlette route of api.main): no dependency
+    # injection, since FastAPI's resolution is measurable per request.
     engine: Engine = request.app.state.engine
     settings: Settings = request.app.state.settings
     idempotency_key = request.headers.get("idempotency-key")
@@ -61,7 +107,7 @@ async def submit_job(request: Request) -> Response:
         raise JobInvalid(
             [Problem(code="invalid_header", message="Idempotency-Key must be 1-256 characters")]
         )
-    document = await _document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     spec = parse_job_document(document)
     result = await engine.submit(
         spec,
@@ -122,12 +168,19 @@ def _item_result(index: int, result: SubmitResult | JobQueueError) -> dict[str, 
     return _item_error(index, status, code, str(result))
 
 
-@router.post("/jobs/batch", summary="Submit up to 1,000 jobs in one request")
+@router.post(
+    "/jobs/batch",
+    summary="Submit up to 1,000 jobs in one request",
+    description="Each item is validated and accepted or refused on its own, by the rules of "
+    "`POST /jobs`; the accepted ones are committed together. An item may carry its own "
+    '`Idempotency-Key` as `{"document": ..., "idempotency_key": ...}`. The answer has one '
+    "entry per item, in order. A body that is not a list of 1 to 1,000 jobs is refused as a "
+    "whole (422 at `/jobs`).",
+    openapi_extra=request_body(BatchRequest, '`{"jobs": [...]}`, as JSON or YAML.'),
+    responses=answers(200, BatchAnswer, "One entry per item, in order", *BODY_ERRORS),
+)
 async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
-    """Body ``{"jobs": [doc, ...]}``. Each item is validated and accepted or refused on its own
-    (same rules as ``POST /jobs``, Idempotency-Key per item through the item's wrapper); the
-    answer is ``200 {"items": [{"index", "status_code", "job_id" | "error"}, ...]}``."""
-    envelope = await _document(request, settings.max_request_bytes)
+    envelope = await read_document(request, settings)
     jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
     if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
         raise JobInvalid(
@@ -147,16 +200,29 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
     return {"items": sorted(items, key=lambda item: item["index"])}
 
 
-@router.post("/jobs/validate", summary="Run every creation-time check; create nothing")
+@router.post(
+    "/jobs/validate",
+    summary="Run every creation-time check; create nothing",
+    description="Takes the same body as `POST /jobs`. A valid document answers 200 with its "
+    "warnings; an invalid one the same 422 report as `POST /jobs`.",
+    openapi_extra=_JOB_BODY,
+    responses=answers(200, ValidationAnswer, "The document is valid", *BODY_ERRORS),
+)
 async def validate_job(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
-    document = await _document(request, settings.max_request_bytes)
+    document = await read_document(request, settings)
     validated = await engine.validate(
         parse_job_document(document), single_call=_is_single_call(document)
     )
     return {"valid": True, "warnings": [w.to_dict() for w in validated.warnings]}
 
 
-@router.get("/jobs", summary="List jobs, newest first, with filters and cursor paging")
+@router.get(
+    "/jobs",
+    summary="List jobs, newest first, with filters and cursor paging",
+    description="Jobs newest first (by creation time, then id). Pass `next_cursor` back as "
+    "`cursor`, with the same filters, for the next page. Jobs past their TTL are not listed.",
+    responses=answers(200, JobPage, "A page of jobs", 422),
+)
 async def list_jobs(
     engine: EngineDep,
     status: JobStatus | None = None,
@@ -183,22 +249,48 @@ async def list_jobs(
         )
 
 
-@router.get("/jobs/{job_id}", summary="Job detail with its tasks")
+@router.get(
+    "/jobs/{job_id}",
+    summary="Job detail with its tasks",
+    responses=answers(200, JobDetail, "The job and its tasks", 404),
+)
 async def get_job(job_id: str, engine: EngineDep) -> Any:
     return await engine.get_job(job_id)
 
 
-@router.get("/jobs/{job_id}/result", summary="Responses: the sink's at top level, every task's")
+@router.get(
+    "/jobs/{job_id}/result",
+    summary="Responses: the sink's at top level, every task's",
+    description="The stored responses and errors. Before the job ends, the current status and "
+    "whatever is stored so far.",
+    responses=answers(200, JobResult, "The job's responses", 404),
+)
 async def get_result(job_id: str, engine: EngineDep) -> Any:
     return await engine.get_result(job_id)
 
 
-@router.get("/jobs/{job_id}/tasks/{task}/attempts", summary="Every attempt of one task")
+@router.get(
+    "/jobs/{job_id}/tasks/{task}/attempts",
+    summary="Every attempt of one task",
+    responses=answers(200, AttemptList, "The task's attempts, oldest first", 404),
+)
 async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
     return {"job_id": job_id, "task": task, "attempts": await engine.get_attempts(job_id, task)}
 
 
-@router.get("/jobs/{job_id}/graph", summary="Nodes, edges and statuses; ?format=mermaid")
+@router.get(
+    "/jobs/{job_id}/graph",
+    summary="Nodes, edges and statuses; ?format=mermaid",
+    description="JSON by default; `?format=mermaid` answers a Mermaid flowchart as text/plain.",
+    responses=answers(
+        200,
+        Graph,
+        "The job's graph",
+        404,
+        422,
+        content={"text/plain": {"schema": {"type": "string"}}},
+    ),
+)
 async def get_graph(
     job_id: str,
     engine: EngineDep,
@@ -213,13 +305,21 @@ async def get_graph(
 
 
 @router.post(
-    "/jobs/{job_id}/cancel", summary="Cancel: queued tasks at once, running calls interrupted"
+    "/jobs/{job_id}/cancel",
+    summary="Cancel: queued tasks at once, running calls interrupted",
+    responses=answers(200, JobState, "Canceled", 404, 409),
 )
 async def cancel_job(job_id: str, engine: EngineDep) -> Any:
     return {"job_id": job_id, "status": await engine.cancel(job_id)}
 
 
-@router.post("/jobs/{job_id}/retry", summary="Re-run failed, skipped and canceled tasks")
+@router.post(
+    "/jobs/{job_id}/retry",
+    summary="Re-run failed, skipped and canceled tasks",
+    description="Only a `failed` or `canceled` job retries; its succeeded tasks keep their "
+    "outputs.",
+    responses=answers(200, JobState, "The job is running again", 404, 409),
+)
 async def retry_job(job_id: str, engine: EngineDep) -> Any:
     return {"job_id": job_id, "status": await engine.retry(job_id)}
 
@@ -229,8 +329,10 @@ async def retry_job(job_id: str, engine: EngineDep) -> Any:
     status_code=204,
     response_class=Response,
     summary="Delete an ended job with its tasks, attempts and stored responses",
+    description="Every read of the job answers 404 afterwards. A job that is queued or running "
+    "is refused with 409: cancel it first.",
+    responses=answers(204, None, "Deleted", 404, 409),
 )
 async def delete_job(job_id: str, engine: EngineDep) -> Response:
-    """``409`` while the job is queued or running: cancel it first."""
     await engine.delete(job_id)
     return Response(status_code=204)

@@ -91,6 +91,11 @@ def job_list_item(job: Row[Any]) -> dict[str, Any]:
     }
 
 
+def whole_ms(duration_ms: float | None) -> int | None:
+    """Durations go on the wire as whole milliseconds (stored with sub-millisecond precision)."""
+    return None if duration_ms is None else round(duration_ms)
+
+
 def task_result(row: Row[Any]) -> dict[str, Any]:
     return {
         "status": row.status,
@@ -101,7 +106,7 @@ def task_result(row: Row[Any]) -> dict[str, Any]:
         if row.response_truncated is not None
         else None,
         "error": row.error,
-        "duration_ms": row.duration_ms,
+        "duration_ms": whole_ms(row.duration_ms),
         "attempts": int(row.attempt),
     }
 
@@ -135,7 +140,7 @@ def attempt_view(row: Row[Any]) -> dict[str, Any]:
         "worker": row.worker,
         "started_at": iso(row.started_at),
         "finished_at": iso(row.finished_at),
-        "duration_ms": row.duration_ms,
+        "duration_ms": whole_ms(row.duration_ms),
         "response_status": row.response_status,
         "error": row.error,
     }

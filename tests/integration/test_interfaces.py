@@ -139,6 +139,87 @@ async def test_invalid_schema_is_refused_naming_the_keyword(client: httpx.AsyncC
     assert "type" in error["message"]
 
 
+MASTER_WRITES = [
+    ("POST", "/api/v1/interface-masters"),
+    ("PUT", "/api/v1/interface-masters/SearchResultInterface"),
+]
+
+
+async def test_master_body_beyond_the_request_limit_is_413(engine: Engine) -> None:
+    from api.main import create_app
+    from api.settings import Settings
+
+    settings = Settings(db_url=engine.config.db_url, max_request_bytes=1000)
+    app = create_app(settings, engine=engine)
+    app.state.engine, app.state.settings = engine, settings
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        assert (await http.post("/api/v1/interface-masters", json=SEARCH)).status_code == 201
+        big = {"name": "SearchResultInterface", "description": "x" * 5000}
+        for method, path in MASTER_WRITES:
+            response = await http.request(method, path, json=big)
+            assert response.status_code == 413, (method, response.text)
+            assert response.json()["detail"]["code"] == "too_large"
+        stored = (await http.get("/api/v1/interface-masters/SearchResultInterface")).json()
+        assert stored["version"] == 1 and stored["description"] == SEARCH["description"]
+
+
+@pytest.mark.parametrize(("method", "path"), MASTER_WRITES)
+async def test_master_body_of_another_content_type_is_415(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    await client.post("/api/v1/interface-masters", json=SEARCH)
+    response = await client.request(
+        method, path, content=b"<master/>", headers={"Content-Type": "application/xml"}
+    )
+    assert response.status_code == 415, response.text
+    assert response.json()["detail"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(("method", "path"), MASTER_WRITES)
+async def test_malformed_master_json_is_reported_as_for_jobs(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    await client.post("/api/v1/interface-masters", json=SEARCH)
+    raw, headers = b'{"name": ', {"Content-Type": "application/json"}
+    master = await client.request(method, path, content=raw, headers=headers)
+    job = await client.post("/api/v1/jobs", content=raw, headers=headers)
+    assert master.status_code == job.status_code == 422, master.text
+    assert master.json() == job.json()
+    (error,) = master.json()["detail"]["errors"]
+    assert error["code"] == "invalid_body" and error["message"].startswith("malformed JSON")
+
+
+@pytest.mark.parametrize(("method", "path"), MASTER_WRITES)
+async def test_master_field_errors_are_reported_as_for_jobs(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    await client.post("/api/v1/interface-masters", json=SEARCH)
+    response = await client.request(method, path, json={"name": "not a name", "nope": 1})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail["code"] == "invalid_job" and detail["warnings"] == []
+    by_location = {e["location"]: e for e in detail["errors"]}
+    assert set(by_location) == {"/name", "/nope"}
+    assert by_location["/nope"] == {
+        "code": "invalid_field",
+        "location": "/nope",
+        "message": "Extra inputs are not permitted",
+        "type": "extra_forbidden",
+    }
+    assert by_location["/name"]["type"] == "string_pattern_mismatch"
+
+
+async def test_master_may_be_sent_as_yaml(client: httpx.AsyncClient) -> None:
+    yaml_doc = b"name: Greeting\ninput_schema: {type: object, required: [message]}\n"
+    created = await client.post(
+        "/api/v1/interface-masters", content=yaml_doc, headers={"Content-Type": "application/yaml"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["input_schema"] == {"type": "object", "required": ["message"]}
+
+
 async def test_compatible_chain_runs_and_succeeds(
     client: httpx.AsyncClient, running: Engine, demo: DemoServer
 ) -> None:

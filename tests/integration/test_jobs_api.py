@@ -54,11 +54,32 @@ async def test_single_call_round_trip(
     assert echo["method"] == "POST" and echo["body"] == {"message": "hello"}
     assert echo["query"] == {"from": ["url"], "debug": ["1"]}, "URL query and params are merged"
     assert result["tasks"]["main"]["attempts"] == 1
-    assert result["duration_ms"] > 0
+    assert result["duration_ms"] >= 0
 
     attempts = (await client.get(f"/api/v1/jobs/{data['job_id']}/tasks/main/attempts")).json()
     assert [a["status"] for a in attempts["attempts"]] == ["succeeded"]
     assert attempts["attempts"][0]["response_status"] == 200
+
+
+async def test_duration_ms_is_whole_milliseconds(
+    client: httpx.AsyncClient, running: Engine, target_server: TargetServer
+) -> None:
+    dag = {
+        "tasks": [
+            {"name": "a", "url": target_server.url("/json")},
+            {"name": "b", "url": target_server.url("/text"), "depends_on": ["a"]},
+        ]
+    }
+    job_id = (await client.post("/api/v1/jobs", json=dag)).json()["job_id"]
+    assert (await api_job_ends(client, job_id))["status"] == "succeeded"
+
+    result = (await client.get(f"/api/v1/jobs/{job_id}/result")).json()
+    durations = [result["duration_ms"]] + [t["duration_ms"] for t in result["tasks"].values()]
+    for name in ("a", "b"):
+        attempts = (await client.get(f"/api/v1/jobs/{job_id}/tasks/{name}/attempts")).json()
+        durations += [a["duration_ms"] for a in attempts["attempts"]]
+    assert len(durations) == 5
+    assert all(type(d) is int and d >= 0 for d in durations), durations
 
 
 async def test_request_carries_job_headers_and_idempotency_key(

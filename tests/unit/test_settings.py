@@ -60,3 +60,12 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOBQUEUE_SQLITE_SYNCHRONOUS", "SOMETIMES")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_body_read_timeout_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().body_read_timeout == 30.0
+    monkeypatch.setenv("JOBQUEUE_BODY_READ_TIMEOUT", "2.5")
+    assert Settings().body_read_timeout == 2.5
+    monkeypatch.setenv("JOBQUEUE_BODY_READ_TIMEOUT", "0")
+    with pytest.raises(ValidationError):
+        Settings()
