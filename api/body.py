@@ -13,6 +13,7 @@ import orjson
 from fastapi import Request
 
 from engine import JobInvalid, Problem, TooLarge, parse_yaml_body
+from engine.jsonpointer import join_pointer  # until engine exports it: see test_layering
 
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _MAX_INT = 2**63
@@ -49,7 +50,7 @@ def _check_numbers(value: Any, pointer: str = "") -> None:
         raise _invalid("number is not finite", pointer or "/")
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_numbers(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            _check_numbers(item, pointer + join_pointer([key]))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_numbers(item, f"{pointer}/{index}")

@@ -53,13 +53,13 @@ from engine.contracts.tools import (
     deref,
     describe,
     is_trivial,
-    pointer,
     resolver_for,
     short,
     type_names,
     validator,
 )
 from engine.errors import Problem
+from engine.jsonpointer import join_pointer, split_pointer
 from engine.templates.references import Reference
 from engine.templates.rendering import is_whole_expression
 
@@ -112,14 +112,14 @@ def _meta_problem(error: Any, location: str, task: str | None) -> Problem:
     path = tuple(error.absolute_path)
     keyword = _keyword_of(path)
     detail = best_match(error.context).message if error.context else error.message
-    where = pointer(path) or "/"
+    where = join_pointer(path) or "/"
     message = f"invalid JSON Schema (draft-07): {keyword!r} at {where}: {detail}"
     if keyword is None:
         message = f"invalid JSON Schema (draft-07) at {where}: {detail}"
     return Problem(
         code="invalid_schema",
         message=message,
-        location=location + pointer(path),
+        location=location + join_pointer(path),
         task=task,
         expected=f"{error.validator} {short(error.validator_value, 60)}",
         actual=short(error.instance),
@@ -142,7 +142,7 @@ def _dangling_refs(schema: Any, location: str, task: str | None) -> list[Problem
             resolver.lookup(ref)
         except Exception:  # referencing raises several kinds for a bad reference
             message = (
-                f"$ref {ref!r} at {pointer(path) or '/'} does not resolve inside this "
+                f"$ref {ref!r} at {join_pointer(path) or '/'} does not resolve inside this "
                 "schema (only local references such as #/definitions/name are supported)"
             )
             problems.append(
@@ -150,7 +150,7 @@ def _dangling_refs(schema: Any, location: str, task: str | None) -> list[Problem
                     code="invalid_schema",
                     message=message,
                     task=task,
-                    location=location + pointer(path),
+                    location=location + join_pointer(path),
                     expected="a local $ref",
                     actual=ref,
                 )
@@ -186,7 +186,7 @@ def validate_instance(schema: Any, instance: object) -> list[dict[str, Any]]:
         ]
     found = [
         {
-            "pointer": pointer(tuple(e.absolute_path)),
+            "pointer": join_pointer(tuple(e.absolute_path)),
             "message": clip(e.message),
             "keyword": str(e.validator),
         }
@@ -310,7 +310,7 @@ def _check_whole(report: Report, ref: Reference, found: Node, position: Any, tex
     if not verdict.reasons:
         return
     produced, wanted = describe(found), describe(position.node)
-    place = f"body{pointer(ref.body_path or ())}" if ref.body_path else "the body"
+    place = f"body{join_pointer(ref.body_path or ())}" if ref.body_path else "the body"
     for m in verdict.reasons:
         detail = f"{text}{_instance_text(m.instance)}: {m.message}" if m.instance else m.message
         where = (position.pointer + m.pointer) or "/"
@@ -333,8 +333,7 @@ def _check_whole(report: Report, ref: Reference, found: Node, position: Any, tex
 
 def _instance_text(instance: str) -> str:
     text = ""
-    for part in instance.split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
+    for part in split_pointer(instance):
         text += f"[{part}]" if part == "*" or part.isdigit() else f".{part}"
     return text
 

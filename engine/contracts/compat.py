@@ -49,11 +49,11 @@ from engine.contracts.tools import (
     is_trivial,
     node_validator,
     own_kinds,
-    pointer,
     short,
     type_kinds,
     type_names,
 )
+from engine.jsonpointer import join_pointer
 
 __all__ = ["Mismatch", "Verdict", "compare", "consumer_kinds"]
 
@@ -170,7 +170,7 @@ def _compare_finite(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
         return []
     error = rejected[0][1]
     bad = [v for v, _ in rejected]
-    where = replace(ctx, pointer=ctx.pointer + pointer(list(error.relative_schema_path)[:-1]))
+    where = replace(ctx, pointer=ctx.pointer + join_pointer(list(error.relative_schema_path)[:-1]))
     message = f"the producer may send {short(bad)}, which the consumer rejects: {error.message}"
     return [where.bad(str(error.validator), message, error.validator_value, bad)]
 

@@ -21,10 +21,10 @@ from engine.contracts.tools import (
     deref,
     matches,
     node_validator,
-    pointer,
     type_names,
 )
 from engine.errors import Problem
+from engine.jsonpointer import join_pointer
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Report:
         (self.errors if error else self.warnings).append(problem)
 
     def body_at(self, path: tuple[str | int, ...]) -> str:
-        return f"/tasks/{self.task_index}/body{pointer(path)}"
+        return f"/tasks/{self.task_index}/body{join_pointer(path)}"
 
 
 def check_body(
@@ -116,7 +116,7 @@ def _walk(
     if kind not in kinds:
         wanted = " or ".join(type_names(kinds)) or "no value"
         message = (
-            f"body{pointer(path)} is an {kind}, but the input schema of {report.task!r} "
+            f"body{join_pointer(path)} is an {kind}, but the input schema of {report.task!r} "
             f"requires {wanted} there"
         )
         report.add(
@@ -158,7 +158,7 @@ def _check_required(
 
 def _unexpected(report: Report, path: tuple[str | int, ...], reason: str) -> None:
     message = (
-        f"body{pointer(path)} is not accepted by the input schema of {report.task!r}: {reason}"
+        f"body{join_pointer(path)} is not accepted by the input schema of {report.task!r}: {reason}"
     )
     report.add(True, "unexpected_input_property", message, report.body_at(path), actual=path[-1])
 
@@ -171,7 +171,7 @@ def _check_literal(
         errors = list(node_validator(node).iter_errors(value))
     except SCHEMA_FAILURES as exc:
         message = (
-            f"body{pointer(path)} could not be checked against the input schema of "
+            f"body{join_pointer(path)} could not be checked against the input schema of "
             f"{report.task!r}: {exc}"
         )
         report.add(False, "undecidable_compatibility", message, report.body_at(path))
@@ -183,7 +183,7 @@ def _check_literal(
         elif error.validator == "additionalProperties" and error.validator_value is False:
             for key in _extra_keys(error.schema, error.instance):
                 message = (
-                    f"body{pointer((*where, key))} is not accepted by the input schema of "
+                    f"body{join_pointer((*where, key))} is not accepted by the input schema of "
                     f"{report.task!r} (additionalProperties is false)"
                 )
                 report.add(
@@ -194,9 +194,9 @@ def _check_literal(
                     actual=key,
                 )
         else:
-            rule = position.pointer + pointer(tuple(error.relative_schema_path)[:-1])
+            rule = position.pointer + join_pointer(tuple(error.relative_schema_path)[:-1])
             message = (
-                f"body{pointer(where)} does not match the input schema of {report.task!r}: "
+                f"body{join_pointer(where)} does not match the input schema of {report.task!r}: "
                 f"{clip(error.message)} (keyword {error.validator!r}, input schema {rule or '/'})"
             )
             report.add(
@@ -259,7 +259,7 @@ def required_names(node: Node, depth: int = 0) -> set[str]:
 
 def _lacks(report: Report, path: tuple[str | int, ...], name: str) -> str:
     return (
-        f"body{pointer(path)} does not provide property {name!r}, which the input schema of "
+        f"body{join_pointer(path)} does not provide property {name!r}, which the input schema of "
         f"{report.task!r} requires"
     )
 

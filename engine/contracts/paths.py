@@ -26,12 +26,12 @@ from engine.contracts.tools import (
     UnresolvedRef,
     conjunction,
     deref,
-    escape,
     is_trivial,
     matches,
     own_kinds,
     type_names,
 )
+from engine.jsonpointer import escape_token
 
 PathPart = str | int
 LookupStatus = Literal["found", "missing", "undecidable"]
@@ -296,7 +296,7 @@ def _input_own(node: Node, part: PathPart) -> tuple[Any, Node, str, str]:
         return "found", Node(True if items is None else items, root), "/items", ""
     props = _dict(schema.get("properties"))
     if part in props:
-        return "found", Node(props[part], root), f"/properties/{escape(part)}", ""
+        return "found", Node(props[part], root), f"/properties/{escape_token(part)}", ""
     hits = [
         Node(sub, root)
         for p, sub in _dict(schema.get("patternProperties")).items()

@@ -21,12 +21,11 @@ from engine.contracts.tools import (
     canonical,
     conjunction,
     deref,
-    escape,
     is_trivial,
     matches,
     own_kinds,
-    pointer,
 )
+from engine.jsonpointer import escape_token, join_pointer
 
 MAX_DEPTH = 48
 MAX_ALTERNATIVES = 64
@@ -64,18 +63,20 @@ class Ctx:
         """Step into a property or item: loops from here on are well-founded."""
         return replace(
             self,
-            pointer=self.pointer + pointer(schema_parts),
-            instance=f"{self.instance}/{escape(instance_part)}",
+            pointer=self.pointer + join_pointer(schema_parts),
+            instance=f"{self.instance}/{escape_token(instance_part)}",
             depth=self.depth + 1,
             assumed=self.assumed | self.pending,
             pending=frozenset(),
         )
 
     def via(self, *schema_parts: str | int) -> Ctx:
-        return replace(self, pointer=self.pointer + pointer(schema_parts), depth=self.depth + 1)
+        return replace(
+            self, pointer=self.pointer + join_pointer(schema_parts), depth=self.depth + 1
+        )
 
     def bad(self, keyword: str | None, message: str, expected: Any, actual: Any) -> Mismatch:
-        where = f"{self.pointer}/{escape(keyword)}" if keyword else self.pointer
+        where = f"{self.pointer}/{escape_token(keyword)}" if keyword else self.pointer
         return Mismatch(
             pointer=where, message=message, expected=expected, actual=actual, instance=self.instance
         )

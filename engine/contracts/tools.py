@@ -167,14 +167,6 @@ def is_trivial(schema: Any) -> bool:
     return not any(key in ASSERTING for key in schema)
 
 
-def escape(part: str | int) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
-def pointer(parts: tuple[str | int, ...] | list[str | int]) -> str:
-    return "".join("/" + escape(p) for p in parts)
-
-
 def canonical(value: Any) -> str | None:
     """A stable JSON text of a schema fragment, or None when it cannot be serialised."""
     try:

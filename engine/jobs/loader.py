@@ -45,11 +45,11 @@ from engine.jobs.yaml_reader import (
     LoadedDocument,
     Mark,
     WorkflowFileError,
-    _escape,
     load_yaml_bytes,
     load_yaml_document,
     parse_yaml_body,
 )
+from engine.jsonpointer import join_pointer
 from schemas.jobs import InlineInterface, JobSpec, SingleCallSpec, TaskSpec, parse_job_document
 
 __all__ = [
@@ -182,7 +182,7 @@ def _single_call_pointer(pointer: str) -> str:
 
 def _field_problem(error: Mapping[str, Any], loaded: LoadedDocument) -> Problem:
     parts = _loc_parts(loaded.document, error["loc"])
-    pointer = "".join(f"/{_escape(str(part))}" for part in parts)
+    pointer = join_pointer(parts)
     mark = mark_for(loaded.marks, pointer)
     value = error.get("input")
     scalar = error["type"] != "missing" and isinstance(value, str | int | float | bool)

@@ -22,7 +22,8 @@ from engine.contracts import checks as contracts
 from engine.contracts import memo as schema_memo
 from engine.dag.graph import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
-from engine.templates.rendering import escape_pointer, is_template, syntax_problems
+from engine.jsonpointer import escape_token
+from engine.templates.rendering import is_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -163,7 +164,7 @@ class _Resolver:
         self._checked: dict[bytes, list[Problem]] = {}
         known = dict(masters)
         for name, inline in spec.interfaces.items():
-            where = f"/interfaces/{escape_pointer(name)}"
+            where = f"/interfaces/{escape_token(name)}"
             known[name] = InterfaceSchemas(
                 input_schema=self._valid(inline.input_schema, f"{where}/input_schema", None),
                 output_schema=self._valid(inline.output_schema, f"{where}/output_schema", None),
