@@ -20,7 +20,8 @@ import orjson
 
 from engine.contracts import checks as contracts
 from engine.contracts import memo as schema_memo
-from engine.dag.graph import GraphResult, NameHints, build_graph, topological_order
+from engine.dag.graph import GraphResult, NameHints, build_graph
+from engine.dag.order import topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
 from engine.templates.rendering import is_template, syntax_problems
@@ -73,7 +74,9 @@ def validate_job(
             broken = {p.task for p in syntax}
             more, warnings = _check_interfaces(spec, graph, resolved, broken)
             errors += more
-        order = () if errors else tuple(topological_order(graph.graph))
+        order = (
+            () if errors else tuple(topological_order([t.name for t in spec.tasks], graph.upstream))
+        )
     if single_call:
         errors, warnings = _into_single_call(errors), _into_single_call(warnings)
     if errors:

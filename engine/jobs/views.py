@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from engine.dag.order import sinks
+
 #: header names whose values are never returned
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -106,14 +108,9 @@ def task_result(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _sinks(task_rows: Sequence[Row[Any]]) -> list[Row[Any]]:
-    feeding = {u for t in task_rows for u in (t.upstream or ())}
-    return [t for t in task_rows if t.name not in feeding]
-
-
 def job_result(job: Row[Any], task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
     per_task = {t.name: task_result(t) for t in task_rows}
-    sinks = _sinks(task_rows)
+    ends = sinks(per_task, {t.name: t.upstream or () for t in task_rows})
     top: dict[str, Any] = {
         "response_status": None,
         "response_headers": None,
@@ -122,8 +119,8 @@ def job_result(job: Row[Any], task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
         "error": None,
         "duration_ms": None,
     }
-    if len(sinks) == 1:
-        chosen = per_task[sinks[0].name]
+    if len(ends) == 1:
+        chosen = per_task[ends[0]]
         top = {k: chosen[k] for k in top}
     return {"job_id": job.id, "status": job.status, **top, "tasks": per_task}
 
