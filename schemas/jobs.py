@@ -56,7 +56,8 @@ class InlineInterface(_Strict):
     output_schema: dict[str, JsonValue] | None = None
 
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: a header name: an RFC 9110 token (the one definition: the engine's HTTP codec checks with it)
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _SCHEME = re.compile(r"^https?://[^/?#\s]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -72,7 +73,7 @@ def check_url(value: str) -> str:
 
 def check_headers(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
-        if not _HEADER_NAME.match(name):
+        if not HTTP_TOKEN.match(name):
             raise ValueError(f"header name {name!r} is not a valid HTTP token")
         if _CONTROL.sub("", text.replace("\t", "")) != text.replace("\t", ""):
             raise ValueError(f"header {name!r} contains control characters (NUL, CR, LF, ...)")
