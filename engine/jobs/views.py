@@ -9,24 +9,13 @@ from typing import Any
 from sqlalchemy import Row
 
 from engine.dag.order import sinks
-
-#: header names whose values are never returned
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-)
-MASK = "***"
+from engine.masking import mask_headers
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def mask_headers(headers: Any, secret: frozenset[str] = SECRET_HEADERS) -> Any:
-    if not isinstance(headers, dict):
-        return headers
-    return {k: (MASK if str(k).lower() in secret else v) for k, v in headers.items()}
 
 
 def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
