@@ -14,9 +14,12 @@ from typing import Any
 from engine.contracts.compat import consumer_kinds
 from engine.contracts.paths import InputPosition, input_position
 from engine.contracts.tools import (
+    MAX_LOOKUP_DEPTH,
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
+    as_dict,
+    as_list,
     clip,
     deref,
     matches,
@@ -131,7 +134,7 @@ def _walk(
     if isinstance(value, dict):
         _check_required(report, position.node, value, path)
     children: list[tuple[Any, object]] = (
-        list(value.items()) if isinstance(value, dict) else list(enumerate(_as_list(value)))
+        list(value.items()) if isinstance(value, dict) else list(enumerate(as_list(value)))
     )
     for key, sub in children:
         child = position.child(key)
@@ -225,10 +228,7 @@ def _check_keys_literal(report: Report, error: Any, where: tuple[str | int, ...]
 
 
 def _extra_keys(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
-    props: dict[str, Any] = schema.get("properties") or {}
-    patterns: dict[str, Any] = schema.get("patternProperties") or {}
-    props = props if isinstance(props, dict) else {}
-    patterns = patterns if isinstance(patterns, dict) else {}
+    props, patterns = as_dict(schema.get("properties")), as_dict(schema.get("patternProperties"))
     return [k for k in instance if k not in props and not any(matches(p, k) for p in patterns)]
 
 
@@ -239,14 +239,10 @@ def required_names(node: Node, depth: int = 0) -> set[str]:
     except UnresolvedRef:
         return set()
     schema = node.schema
-    if not isinstance(schema, dict) or depth > 32:
+    if not isinstance(schema, dict) or depth > MAX_LOOKUP_DEPTH:
         return set()
-    names = (
-        {n for n in schema.get("required", []) if isinstance(n, str)}
-        if isinstance(schema.get("required"), list)
-        else set()
-    )
-    for sub in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+    names = {n for n in as_list(schema.get("required")) if isinstance(n, str)}
+    for sub in as_list(schema.get("allOf")):
         names |= required_names(Node(sub, node.root), depth + 1)
     for key in ("anyOf", "oneOf"):
         branches = schema.get(key)
@@ -262,7 +258,3 @@ def _lacks(report: Report, path: tuple[str | int, ...], name: str) -> str:
         f"body{join_pointer(path)} does not provide property {name!r}, which the input schema of "
         f"{report.task!r} requires"
     )
-
-
-def _as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
