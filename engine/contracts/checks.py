@@ -5,7 +5,7 @@ Pure functions, no I/O. The creation-time checks live in :func:`check_task`
 says whether a schema is valid draft-07; :func:`validate_instance` is the run-time check of a
 rendered request body or a response body.
 
-Soundness rule (see :mod:`engine.schema_compat`): a producer/consumer pair is called compatible
+Soundness rule (see :mod:`engine.contracts.compat`): a producer/consumer pair is called compatible
 only when every value the producer's schema admits provably fits the consumer's schema. What the
 checker cannot decide is a *warning* that names the keyword, never a silent pass, and an
 *error* is raised only where the producer's schema declares values the consumer rejects.
@@ -60,8 +60,7 @@ from engine.contracts.tools import (
 )
 from engine.errors import Problem
 from engine.jsonpointer import join_pointer, split_pointer
-from engine.templates.references import Reference
-from engine.templates.rendering import is_whole_expression
+from engine.templates import Reference, is_whole_expression
 
 __all__ = [
     "HEADERS_SCHEMA",

@@ -18,8 +18,7 @@ from enum import Enum
 import networkx as nx
 
 from engine.errors import Problem
-from engine.templates.references import Reference
-from engine.templates.rendering import find_references
+from engine.templates import Reference, find_references
 from schemas.jobs import JobSpec, TaskSpec
 
 #: above this many names, ``expected`` lists the closest names instead of all of them

@@ -1,11 +1,11 @@
 """Creation-time validation: one report with every problem of a job.
 
-:func:`validate_job` checks the graph (``engine.dag.graph``), template syntax
-(``engine.templates``),
+:func:`validate_job` checks the graph (``engine.dag``), template syntax (``engine.templates``),
 InterfaceMaster names, that schemas are valid draft-07, and — when ``validate_interfaces`` is true
 and the graph is sound — the compatibility of every task with its upstream outputs
 (``engine.contracts``). It raises :class:`JobInvalid` with all errors, or returns the
-:class:`ValidatedJob` the store keeps (upstream lists, the schema snapshot, the order, warnings).
+:class:`ValidatedJob` the store keeps (upstream lists, the schema snapshot, warnings) with a
+topological order of the tasks.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from typing import Any
 
 import orjson
 
-from engine.contracts import checks as contracts
-from engine.contracts import memo as schema_memo
-from engine.dag.graph import GraphResult, NameHints, build_graph
-from engine.dag.order import topological_order
+from engine.contracts import check_task, memo_scope, schema_problems
+from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
-from engine.templates.rendering import is_template, syntax_problems
+from engine.templates import is_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -132,7 +130,7 @@ def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        with schema_memo.scope():
+        with memo_scope():
             yield
     finally:
         if enabled:
@@ -201,7 +199,7 @@ class _Resolver:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         found = self._checked.get(key)
         if found is None:
-            found = self._checked[key] = contracts.schema_problems(schema, location="", task=None)
+            found = self._checked[key] = schema_problems(schema, location="", task=None)
         self.problems += [replace(p, location=location + p.location, task=task) for p in found]
         return None if found else schema
 
@@ -228,14 +226,14 @@ def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
 def _check_interfaces(
     spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
 ) -> tuple[list[Problem], list[Problem]]:
-    """``contracts.check_task`` for every task whose templates parse."""
+    """``check_task`` for every task whose templates parse."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for i, task in enumerate(spec.tasks):
         if task.name in broken:
             continue
         ups = graph.upstream.get(task.name, ())
-        found_errors, found_warnings = contracts.check_task(
+        found_errors, found_warnings = check_task(
             task=task.name,
             task_index=i,
             input_schema=resolved.usable(task.name, "input"),

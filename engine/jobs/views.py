@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from engine.dag.order import sinks
+from engine.dag import sinks
 from engine.masking import mask_headers
 
 
