@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +13,6 @@ from api.responses import FastJSONResponse
 from api.routes import health, interfaces, jobs
 from api.settings import Settings
 from engine import Engine
-
-log = logging.getLogger("jobqueue.api")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:

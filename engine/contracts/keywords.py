@@ -2,7 +2,7 @@
 
 Each check gets one producer alternative and the consumer node, and returns every mismatch.
 Sub-schemas (items, property values) are compared through ``ctx.compare``, so that recursion
-and its loop detection stay in :mod:`engine.schema_compat`.
+and its loop detection stay in :mod:`engine.contracts.compat`.
 """
 
 from __future__ import annotations

@@ -10,15 +10,9 @@
     attach_marks(problems, marks, ...)   -> problems          engine report -> file lines
     load_workflow_file(path, params=...) -> (JobSpec, LoadedDocument)
 
-Only plain data gets through: YAML's safe schema, no tags beyond the core ones (``!!python/...``
-and custom tags are refused), string keys only, no duplicate keys, no ``!!binary`` and no
-NaN/infinity. Timestamps become ISO 8601 strings. Anchors, aliases and merge keys (``<<``) work;
-the document is built as a tree of fresh values (no shared objects), with a cap on how far aliases
-may expand it. ``marks`` maps the JSON pointer of every value ("/tasks/1/body/ids", ``~0``/``~1``
-escaped, "" for the root) to the 1-based (line, column) where its YAML node starts.
-
-Reading YAML (safety rules, marks) lives in :mod:`engine.jobs.yaml_reader`; this module turns
-the document into the job model and re-exports the reading functions.
+Reading YAML lives in :mod:`engine.jobs.yaml_reader` (which plain data gets through, and the
+marks: the 1-based line and column of every value, by JSON pointer); this module turns the
+document into the job model and re-exports the reading functions.
 """
 
 from __future__ import annotations
@@ -40,7 +34,6 @@ from engine.jobs.yaml_reader import (
     _CORE,
     _LOADER,
     _SCALAR_TAGS,
-    MAX_DEPTH,
     MAX_VALUES,
     LoadedDocument,
     Mark,
@@ -53,7 +46,6 @@ from engine.jsonpointer import join_pointer
 from schemas.jobs import InlineInterface, JobSpec, SingleCallSpec, TaskSpec, parse_job_document
 
 __all__ = [
-    "MAX_DEPTH",
     "MAX_VALUES",
     "LoadedDocument",
     "Mark",

@@ -3,7 +3,7 @@
 Rendering (hot path, in the worker): :func:`render_value` walks a JSON value and renders every
 string leaf that holds template syntax; a leaf that is exactly one ``{{ expression }}`` yields the
 expression's native value. :func:`evaluate_condition` evaluates a task's ``when``. Both run in
-:class:`SandboxEnvironment` (see ``engine/sandbox.py`` for the limits it enforces).
+:class:`SandboxEnvironment` (see :mod:`engine.templates.sandbox` for the limits it enforces).
 
 Analysis (creation time, no context): :func:`syntax_problems` and :func:`find_references` parse
 each distinct template once (cached) and walk its AST; plain ``{{ a.b[0] }}`` paths skip Jinja's
@@ -32,7 +32,6 @@ from engine.templates.sandbox import (
 )
 
 __all__ = [
-    "SandboxEnvironment",
     "TemplateError",
     "build_context",
     "evaluate_condition",
