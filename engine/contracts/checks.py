@@ -30,7 +30,6 @@ undecidable_compatibility      warning   compatibility could not be proved eithe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -210,7 +209,6 @@ def check_task(
     body: object,
     refs: list[Reference],
     upstream_outputs: dict[str, dict[str, Any] | bool | None],
-    is_template: Callable[[str], bool],
 ) -> tuple[list[Problem], list[Problem]]:
     """The interface errors and warnings of one task: ``(errors, warnings)``.
 
@@ -221,7 +219,7 @@ def check_task(
     for ref in refs:
         _check_reference(report, ref, input_schema, upstream_outputs, body)
     if input_schema is not None:
-        check_body(report, input_schema, body, is_template)
+        check_body(report, input_schema, body)
     return report.errors, report.warnings
 
 

@@ -7,7 +7,6 @@ being checked one by one by :func:`engine.contracts.check_task`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from engine.contracts.tools import (
 )
 from engine.errors import Problem
 from engine.jsonpointer import join_pointer
+from engine.templates import has_template
 
 
 @dataclass
@@ -50,9 +50,7 @@ class Report:
         return f"/tasks/{self.task_index}/body{join_pointer(path)}"
 
 
-def check_body(
-    report: Report, schema: Any, body: object, is_template: Callable[[str], bool]
-) -> None:
+def check_body(report: Report, schema: Any, body: object) -> None:
     if body is None:
         names = sorted(required_names(Node(schema, schema)))
         for name in names:
@@ -68,7 +66,7 @@ def check_body(
         if not names:
             _check_no_body(report, schema)
         return
-    _walk(report, input_position(schema, ()), body, (), is_template)
+    _walk(report, input_position(schema, ()), body, ())
 
 
 def _check_no_body(report: Report, schema: Any) -> None:
@@ -92,24 +90,13 @@ def _check_no_body(report: Report, schema: Any) -> None:
         )
 
 
-def _has_template(value: object, is_template: Callable[[str], bool]) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v, is_template) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v, is_template) for v in value)
-    return False
-
-
 def _walk(
     report: Report,
     position: InputPosition,
     value: object,
     path: tuple[str | int, ...],
-    is_template: Callable[[str], bool],
 ) -> None:
-    if not _has_template(value, is_template):
+    if not has_template(value):
         _check_literal(report, position, value, path)
         return
     if isinstance(value, str):
@@ -139,7 +126,7 @@ def _walk(
     for key, sub in children:
         child = position.child(key)
         if child.status == "found":
-            _walk(report, child, sub, (*path, key), is_template)
+            _walk(report, child, sub, (*path, key))
         elif child.status == "unexpected":
             _unexpected(report, (*path, key), child.reason)
 

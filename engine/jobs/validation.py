@@ -22,7 +22,7 @@ from engine.contracts import check_task, memo_scope, schema_problems
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
-from engine.templates import is_template, syntax_problems
+from engine.templates import has_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -86,17 +86,6 @@ def validate_job(
         order=order,
         warnings=warnings,
     )
-
-
-def has_template(value: object) -> bool:
-    """True when any string in a JSON value holds template syntax."""
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_template(v) for v in value)
-    return False
 
 
 def _plain_single_task(spec: JobSpec) -> ValidatedJob | None:
@@ -240,7 +229,6 @@ def _check_interfaces(
             body=task.body,
             refs=graph.references[i],
             upstream_outputs={up: resolved.usable(up, "output") for up in ups},
-            is_template=is_template,
         )
         errors += found_errors
         warnings += found_warnings

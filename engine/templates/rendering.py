@@ -36,6 +36,7 @@ __all__ = [
     "build_context",
     "evaluate_condition",
     "find_references",
+    "has_template",
     "is_template",
     "is_whole_expression",
     "render_value",
@@ -57,6 +58,17 @@ class TemplateError(JobQueueError):
 def is_template(s: str) -> bool:
     """True when ``s`` holds Jinja syntax (``{{``, ``{%`` or ``{#``) and must be rendered."""
     return "{{" in s or "{%" in s or "{#" in s
+
+
+def has_template(value: object) -> bool:
+    """True when any string in a JSON value holds template syntax (see :func:`is_template`)."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_template(v) for v in value)
+    return False
 
 
 def is_whole_expression(s: object) -> bool:
