@@ -31,18 +31,6 @@ from engine.templates.sandbox import (
     whole_expression,
 )
 
-__all__ = [
-    "TemplateError",
-    "build_context",
-    "evaluate_condition",
-    "find_references",
-    "has_template",
-    "is_template",
-    "is_whole_expression",
-    "render_value",
-    "syntax_problems",
-]
-
 TASK_ATTRIBUTES = frozenset({"output", "status_code", "headers"})
 
 
