@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from engine import JobInvalid, Problem, TooLarge, parse_yaml_body
+from engine import JobInvalid, Problem, TooLarge, join_pointer, parse_yaml_body
 
 from .settings import Settings
 
@@ -73,7 +73,7 @@ def _check_numbers(value: Any, pointer: str = "") -> None:
         raise _invalid("number is not finite", pointer or "/")
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_numbers(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            _check_numbers(item, pointer + join_pointer([key]))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_numbers(item, f"{pointer}/{index}")

@@ -22,6 +22,7 @@ from engine import (
     TooLarge,
     Unavailable,
     WorkflowFileError,
+    join_pointer,
 )
 
 log = logging.getLogger("jobqueue.api")
@@ -38,11 +39,6 @@ STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in loc]
-    return "/" + "/".join(parts) if parts else ""
-
-
 def validation_problems(errors: list[Any], *, skip_prefix: int = 0) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -50,7 +46,7 @@ def validation_problems(errors: list[Any], *, skip_prefix: int = 0) -> list[dict
         out.append(
             {
                 "code": "invalid_field",
-                "location": pointer(loc),
+                "location": join_pointer(loc),
                 "message": err.get("msg", "invalid"),
                 "type": err.get("type"),
             }

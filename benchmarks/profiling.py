@@ -51,7 +51,7 @@ def recording(pid: int, out: Path | None, rate: int = 200) -> Iterator[None]:
 
 def _frame_name(frame: str) -> str:
     """``func (path/to/file.py:123)`` -> ``func (short path, no line)``. py-spy already gives
-    paths relative to ``sys.path`` (``sqlalchemy/engine/base.py``, ``engine/worker.py``)."""
+    paths relative to ``sys.path`` (``sqlalchemy/engine/base.py``, ``engine/runtime/worker.py``)."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     if path.startswith(PROJECT + "/"):

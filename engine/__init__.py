@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.config import DEFAULT_DB_URL, EngineConfig
-    from engine.dag.graph import to_mermaid
+    from engine.dag import to_mermaid
     from engine.errors import (
         Conflict,
         IdempotencyMismatch,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         load_workflow_file,
         parse_yaml_body,
     )
+    from engine.jsonpointer import join_pointer
     from engine.service import BatchItem, Engine, SubmitResult
     from engine.states import JobStatus, TaskStatus
     from engine.store.reads import JobFilter
@@ -57,9 +58,10 @@ _EXPORTS = {
     "WorkerFailed": "engine.errors",
     "WorkflowFileError": "engine.jobs.loader",
     "attach_marks": "engine.jobs.loader",
+    "join_pointer": "engine.jsonpointer",
     "load_workflow_file": "engine.jobs.loader",
     "parse_yaml_body": "engine.jobs.loader",
-    "to_mermaid": "engine.dag.graph",
+    "to_mermaid": "engine.dag",
 }
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
     "WorkerFailed",
     "WorkflowFileError",
     "attach_marks",
+    "join_pointer",
     "load_workflow_file",
     "parse_yaml_body",
     "to_mermaid",

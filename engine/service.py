@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.config import EngineConfig
-from engine.contracts.checks import schema_problems
+from engine.contracts import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
 from engine.jobs import views

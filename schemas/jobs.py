@@ -56,7 +56,8 @@ class InlineInterface(_Strict):
     output_schema: dict[str, JsonValue] | None = None
 
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: a header name: an RFC 9110 token (the one definition: the engine's HTTP codec checks with it)
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _SCHEME = re.compile(r"^https?://[^/?#\s]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -72,7 +73,7 @@ def check_url(value: str) -> str:
 
 def check_headers(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
-        if not _HEADER_NAME.match(name):
+        if not HTTP_TOKEN.match(name):
             raise ValueError(f"header name {name!r} is not a valid HTTP token")
         if _CONTROL.sub("", text.replace("\t", "")) != text.replace("\t", ""):
             raise ValueError(f"header {name!r} contains control characters (NUL, CR, LF, ...)")
@@ -106,36 +107,31 @@ class RetryFields(_Strict):
     retry_on_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
 
 
-class TaskSpec(RetryFields, _Request):
-    name: str = Field(pattern=TASK_NAME_PATTERN, max_length=128)
+class CallFields(RetryFields, _Request):
+    """One HTTP call: the request, its interface contract and its retry policy. A DAG task and
+    the single-call form both describe one call with these fields."""
+
     method: HttpMethod = "GET"
     url: str = Field(min_length=1, max_length=8192)
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, JsonValue] = Field(default_factory=dict)
     body: JsonValue = None
     timeout_sec: PositiveSeconds | None = None
-    ttl_seconds: Seconds | None = None
-    depends_on: list[str] = Field(default_factory=list)
     interface: str | None = None
     input_schema: dict[str, JsonValue] | None = None
     output_schema: dict[str, JsonValue] | None = None
-    when: str | None = Field(default=None, max_length=4096)
-    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     follow_redirects: bool = False
 
 
-class JobSpec(RetryFields):
-    """The normalised job: always a list of tasks (a single call is the task ``main``)."""
+class JobFields(_Strict):
+    """What a job is besides its tasks: a name, when and how urgently it runs, how long it is
+    kept. The DAG form and the single-call form share these fields."""
 
     name: str | None = Field(default=None, max_length=256)
     priority: int = Field(default=0, ge=-1000, le=1000)
     tags: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list)
     scheduled_at: datetime | None = None
     ttl_seconds: Seconds | None = None
-    validate_interfaces: bool = True
-    params: dict[str, JsonValue] = Field(default_factory=dict)
-    interfaces: dict[str, InlineInterface] = Field(default_factory=dict)
-    tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS_PER_JOB)
 
     @field_validator("scheduled_at")
     @classmethod
@@ -145,54 +141,43 @@ class JobSpec(RetryFields):
         return value
 
 
-class SingleCallSpec(RetryFields, _Request):
+#: the fields of one call, which the single-call form hands to its task
+CALL_FIELDS = frozenset(CallFields.model_fields)
+#: the job-level fields, which the single-call form keeps for its job
+JOB_FIELDS = frozenset(JobFields.model_fields)
+
+
+class TaskSpec(CallFields):
+    name: str = Field(pattern=TASK_NAME_PATTERN, max_length=128)
+    ttl_seconds: Seconds | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    when: str | None = Field(default=None, max_length=4096)
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+
+
+class JobSpec(JobFields, RetryFields):
+    """The normalised job: always a list of tasks (a single call is the task ``main``)."""
+
+    validate_interfaces: bool = True
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    interfaces: dict[str, InlineInterface] = Field(default_factory=dict)
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS_PER_JOB)
+
+
+class SingleCallSpec(JobFields, CallFields):
     """The seed's single-call body; becomes a one-task :class:`JobSpec`."""
 
-    name: str | None = Field(default=None, max_length=256)
-    method: HttpMethod = "GET"
-    url: str = Field(min_length=1, max_length=8192)
-    headers: dict[str, str] = Field(default_factory=dict)
-    params: dict[str, JsonValue] = Field(default_factory=dict)
-    body: JsonValue = None
-    timeout_sec: PositiveSeconds | None = None
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    scheduled_at: datetime | None = None
-    ttl_seconds: Seconds | None = None
-    tags: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list)
+    #: the task's ``ttl_seconds`` (``ttl_seconds`` here is the job's, as in the DAG form)
     task_ttl_seconds: Seconds | None = None
-    interface: str | None = None
-    input_schema: dict[str, JsonValue] | None = None
-    output_schema: dict[str, JsonValue] | None = None
-    follow_redirects: bool = False
 
     def to_job(self) -> JobSpec:
-        task = TaskSpec(
-            name="main",
-            method=self.method,
-            url=self.url,
-            headers=self.headers,
-            params=self.params,
-            body=self.body,
-            timeout_sec=self.timeout_sec,
-            ttl_seconds=self.task_ttl_seconds,
-            interface=self.interface,
-            input_schema=self.input_schema,
-            output_schema=self.output_schema,
-            follow_redirects=self.follow_redirects,
-            max_attempts=self.max_attempts,
-            backoff_strategy=self.backoff_strategy,
-            backoff_seconds=self.backoff_seconds,
-            max_backoff_seconds=self.max_backoff_seconds,
-            retry_on_status=self.retry_on_status,
-        )
-        return JobSpec(
-            name=self.name,
-            priority=self.priority,
-            tags=self.tags,
-            scheduled_at=self.scheduled_at,
-            ttl_seconds=self.ttl_seconds,
-            tasks=[task],
-        )
+        task = TaskSpec(name="main", ttl_seconds=self.task_ttl_seconds, **self._values(CALL_FIELDS))
+        return JobSpec(**self._values(JOB_FIELDS), tasks=[task])
+
+    def _values(self, names: frozenset[str]) -> dict[str, Any]:
+        # the validated values themselves: model_dump() would copy the body, and a single call
+        # is the hot path of submission
+        return {name: getattr(self, name) for name in names}
 
 
 def parse_job_document(document: Any) -> JobSpec:

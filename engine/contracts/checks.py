@@ -5,7 +5,7 @@ Pure functions, no I/O. The creation-time checks live in :func:`check_task`
 says whether a schema is valid draft-07; :func:`validate_instance` is the run-time check of a
 rendered request body or a response body.
 
-Soundness rule (see :mod:`engine.schema_compat`): a producer/consumer pair is called compatible
+Soundness rule (see :mod:`engine.contracts.compat`): a producer/consumer pair is called compatible
 only when every value the producer's schema admits provably fits the consumer's schema. What the
 checker cannot decide is a *warning* that names the keyword, never a silent pass, and an
 *error* is raised only where the producer's schema declares values the consumer rejects.
@@ -30,7 +30,6 @@ undecidable_compatibility      warning   compatibility could not be proved eithe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -53,15 +52,14 @@ from engine.contracts.tools import (
     deref,
     describe,
     is_trivial,
-    pointer,
     resolver_for,
     short,
     type_names,
     validator,
 )
 from engine.errors import Problem
-from engine.templates.references import Reference
-from engine.templates.rendering import is_whole_expression
+from engine.jsonpointer import join_pointer, split_pointer
+from engine.templates import Reference, is_whole_expression
 
 __all__ = [
     "HEADERS_SCHEMA",
@@ -112,14 +110,14 @@ def _meta_problem(error: Any, location: str, task: str | None) -> Problem:
     path = tuple(error.absolute_path)
     keyword = _keyword_of(path)
     detail = best_match(error.context).message if error.context else error.message
-    where = pointer(path) or "/"
+    where = join_pointer(path) or "/"
     message = f"invalid JSON Schema (draft-07): {keyword!r} at {where}: {detail}"
     if keyword is None:
         message = f"invalid JSON Schema (draft-07) at {where}: {detail}"
     return Problem(
         code="invalid_schema",
         message=message,
-        location=location + pointer(path),
+        location=location + join_pointer(path),
         task=task,
         expected=f"{error.validator} {short(error.validator_value, 60)}",
         actual=short(error.instance),
@@ -142,7 +140,7 @@ def _dangling_refs(schema: Any, location: str, task: str | None) -> list[Problem
             resolver.lookup(ref)
         except Exception:  # referencing raises several kinds for a bad reference
             message = (
-                f"$ref {ref!r} at {pointer(path) or '/'} does not resolve inside this "
+                f"$ref {ref!r} at {join_pointer(path) or '/'} does not resolve inside this "
                 "schema (only local references such as #/definitions/name are supported)"
             )
             problems.append(
@@ -150,7 +148,7 @@ def _dangling_refs(schema: Any, location: str, task: str | None) -> list[Problem
                     code="invalid_schema",
                     message=message,
                     task=task,
-                    location=location + pointer(path),
+                    location=location + join_pointer(path),
                     expected="a local $ref",
                     actual=ref,
                 )
@@ -186,7 +184,7 @@ def validate_instance(schema: Any, instance: object) -> list[dict[str, Any]]:
         ]
     found = [
         {
-            "pointer": pointer(tuple(e.absolute_path)),
+            "pointer": join_pointer(tuple(e.absolute_path)),
             "message": clip(e.message),
             "keyword": str(e.validator),
         }
@@ -211,7 +209,6 @@ def check_task(
     body: object,
     refs: list[Reference],
     upstream_outputs: dict[str, dict[str, Any] | bool | None],
-    is_template: Callable[[str], bool],
 ) -> tuple[list[Problem], list[Problem]]:
     """The interface errors and warnings of one task: ``(errors, warnings)``.
 
@@ -222,7 +219,7 @@ def check_task(
     for ref in refs:
         _check_reference(report, ref, input_schema, upstream_outputs, body)
     if input_schema is not None:
-        check_body(report, input_schema, body, is_template)
+        check_body(report, input_schema, body)
     return report.errors, report.warnings
 
 
@@ -310,7 +307,7 @@ def _check_whole(report: Report, ref: Reference, found: Node, position: Any, tex
     if not verdict.reasons:
         return
     produced, wanted = describe(found), describe(position.node)
-    place = f"body{pointer(ref.body_path or ())}" if ref.body_path else "the body"
+    place = f"body{join_pointer(ref.body_path or ())}" if ref.body_path else "the body"
     for m in verdict.reasons:
         detail = f"{text}{_instance_text(m.instance)}: {m.message}" if m.instance else m.message
         where = (position.pointer + m.pointer) or "/"
@@ -333,8 +330,7 @@ def _check_whole(report: Report, ref: Reference, found: Node, position: Any, tex
 
 def _instance_text(instance: str) -> str:
     text = ""
-    for part in instance.split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
+    for part in split_pointer(instance):
         text += f"[{part}]" if part == "*" or part.isdigit() else f".{part}"
     return text
 

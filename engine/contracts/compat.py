@@ -31,7 +31,6 @@ from typing import Any, Literal
 from engine.contracts import memo as schema_memo
 from engine.contracts.keywords import check_arrays, check_numbers, check_objects, check_strings
 from engine.contracts.shapes import (
-    MAX_DEPTH,
     Alt,
     Ctx,
     Mismatch,
@@ -41,19 +40,22 @@ from engine.contracts.shapes import (
 )
 from engine.contracts.tools import (
     ALL_KINDS,
+    MAX_COMPARE_DEPTH,
     NUMBER_KINDS,
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
+    as_dict,
+    as_list,
     deref,
     is_trivial,
     node_validator,
     own_kinds,
-    pointer,
     short,
     type_kinds,
     type_names,
 )
+from engine.jsonpointer import join_pointer
 
 __all__ = ["Mismatch", "Verdict", "compare", "consumer_kinds"]
 
@@ -94,10 +96,6 @@ def compare(
     return schema_memo.cached("compare", (producer, consumer, p_root, c_root), None, compute)
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def compare_nodes(producer: Node, consumer: Node, ctx: Ctx) -> list[Mismatch]:
     try:
         consumer = deref(consumer)
@@ -127,7 +125,7 @@ def compare_alt(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
     key = (tuple(id(p.schema) for p in alt.parts), id(consumer.schema))
     if key in ctx.assumed:
         return []
-    if key in ctx.pending or ctx.depth > MAX_DEPTH:
+    if key in ctx.pending or ctx.depth > MAX_COMPARE_DEPTH:
         return [ctx.unsure(None, "the schemas recurse in a way the checker cannot follow")]
     ctx = replace(ctx, pending=ctx.pending | {key})
     schema = consumer.schema
@@ -170,7 +168,7 @@ def _compare_finite(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
         return []
     error = rejected[0][1]
     bad = [v for v, _ in rejected]
-    where = replace(ctx, pointer=ctx.pointer + pointer(list(error.relative_schema_path)[:-1]))
+    where = replace(ctx, pointer=ctx.pointer + join_pointer(list(error.relative_schema_path)[:-1]))
     message = f"the producer may send {short(bad)}, which the consumer rejects: {error.message}"
     return [where.bad(str(error.validator), message, error.validator_value, bad)]
 
@@ -229,7 +227,7 @@ def _check_enum(alt: Alt, schema: dict[str, Any], ctx: Ctx) -> list[Mismatch]:
 def _check_applicators(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
     schema, root = consumer.schema, consumer.root
     found: list[Mismatch] = []
-    for i, sub in enumerate(_list(schema.get("allOf"))):
+    for i, sub in enumerate(as_list(schema.get("allOf"))):
         found += compare_to(alt, Node(sub, root), ctx.via("allOf", i))
     if isinstance(schema.get("anyOf"), list):
         found += _check_union(alt, consumer, "anyOf", ctx)
@@ -310,8 +308,8 @@ def consumer_kinds(node: Node, depth: int = 0) -> frozenset[str]:
     except UnresolvedRef:
         return ALL_KINDS
     kinds = own_kinds(node.schema)
-    if isinstance(node.schema, dict) and depth < MAX_DEPTH:
-        for sub in _list(node.schema.get("allOf")):
+    if isinstance(node.schema, dict) and depth < MAX_COMPARE_DEPTH:
+        for sub in as_list(node.schema.get("allOf")):
             kinds &= consumer_kinds(Node(sub, node.root), depth + 1)
     return kinds
 
@@ -329,12 +327,11 @@ def disjoint(alt: Alt, other: Node) -> bool:
         return False
     if not isinstance(other.schema, dict):
         return False
-    props = other.schema.get("properties")
-    props = props if isinstance(props, dict) else {}
+    props = as_dict(other.schema.get("properties"))
     facts = ObjectFacts(alt.parts, alt.root)
     return any(
         name in props and _never_matches(facts, name, Node(props[name], other.root))
-        for name in _list(other.schema.get("required"))
+        for name in as_list(other.schema.get("required"))
     )
 
 

@@ -7,24 +7,27 @@ being checked one by one by :func:`engine.contracts.check_task`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.contracts.compat import consumer_kinds
 from engine.contracts.paths import InputPosition, input_position
 from engine.contracts.tools import (
+    MAX_LOOKUP_DEPTH,
     SCHEMA_FAILURES,
     Node,
     UnresolvedRef,
+    as_dict,
+    as_list,
     clip,
     deref,
     matches,
     node_validator,
-    pointer,
     type_names,
 )
 from engine.errors import Problem
+from engine.jsonpointer import join_pointer
+from engine.templates import has_template
 
 
 @dataclass
@@ -44,12 +47,10 @@ class Report:
         (self.errors if error else self.warnings).append(problem)
 
     def body_at(self, path: tuple[str | int, ...]) -> str:
-        return f"/tasks/{self.task_index}/body{pointer(path)}"
+        return f"/tasks/{self.task_index}/body{join_pointer(path)}"
 
 
-def check_body(
-    report: Report, schema: Any, body: object, is_template: Callable[[str], bool]
-) -> None:
+def check_body(report: Report, schema: Any, body: object) -> None:
     if body is None:
         names = sorted(required_names(Node(schema, schema)))
         for name in names:
@@ -65,7 +66,7 @@ def check_body(
         if not names:
             _check_no_body(report, schema)
         return
-    _walk(report, input_position(schema, ()), body, (), is_template)
+    _walk(report, input_position(schema, ()), body, ())
 
 
 def _check_no_body(report: Report, schema: Any) -> None:
@@ -89,24 +90,13 @@ def _check_no_body(report: Report, schema: Any) -> None:
         )
 
 
-def _has_template(value: object, is_template: Callable[[str], bool]) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v, is_template) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v, is_template) for v in value)
-    return False
-
-
 def _walk(
     report: Report,
     position: InputPosition,
     value: object,
     path: tuple[str | int, ...],
-    is_template: Callable[[str], bool],
 ) -> None:
-    if not _has_template(value, is_template):
+    if not has_template(value):
         _check_literal(report, position, value, path)
         return
     if isinstance(value, str):
@@ -116,7 +106,7 @@ def _walk(
     if kind not in kinds:
         wanted = " or ".join(type_names(kinds)) or "no value"
         message = (
-            f"body{pointer(path)} is an {kind}, but the input schema of {report.task!r} "
+            f"body{join_pointer(path)} is an {kind}, but the input schema of {report.task!r} "
             f"requires {wanted} there"
         )
         report.add(
@@ -131,12 +121,12 @@ def _walk(
     if isinstance(value, dict):
         _check_required(report, position.node, value, path)
     children: list[tuple[Any, object]] = (
-        list(value.items()) if isinstance(value, dict) else list(enumerate(_as_list(value)))
+        list(value.items()) if isinstance(value, dict) else list(enumerate(as_list(value)))
     )
     for key, sub in children:
         child = position.child(key)
         if child.status == "found":
-            _walk(report, child, sub, (*path, key), is_template)
+            _walk(report, child, sub, (*path, key))
         elif child.status == "unexpected":
             _unexpected(report, (*path, key), child.reason)
 
@@ -158,7 +148,7 @@ def _check_required(
 
 def _unexpected(report: Report, path: tuple[str | int, ...], reason: str) -> None:
     message = (
-        f"body{pointer(path)} is not accepted by the input schema of {report.task!r}: {reason}"
+        f"body{join_pointer(path)} is not accepted by the input schema of {report.task!r}: {reason}"
     )
     report.add(True, "unexpected_input_property", message, report.body_at(path), actual=path[-1])
 
@@ -171,7 +161,7 @@ def _check_literal(
         errors = list(node_validator(node).iter_errors(value))
     except SCHEMA_FAILURES as exc:
         message = (
-            f"body{pointer(path)} could not be checked against the input schema of "
+            f"body{join_pointer(path)} could not be checked against the input schema of "
             f"{report.task!r}: {exc}"
         )
         report.add(False, "undecidable_compatibility", message, report.body_at(path))
@@ -183,7 +173,7 @@ def _check_literal(
         elif error.validator == "additionalProperties" and error.validator_value is False:
             for key in _extra_keys(error.schema, error.instance):
                 message = (
-                    f"body{pointer((*where, key))} is not accepted by the input schema of "
+                    f"body{join_pointer((*where, key))} is not accepted by the input schema of "
                     f"{report.task!r} (additionalProperties is false)"
                 )
                 report.add(
@@ -194,9 +184,9 @@ def _check_literal(
                     actual=key,
                 )
         else:
-            rule = position.pointer + pointer(tuple(error.relative_schema_path)[:-1])
+            rule = position.pointer + join_pointer(tuple(error.relative_schema_path)[:-1])
             message = (
-                f"body{pointer(where)} does not match the input schema of {report.task!r}: "
+                f"body{join_pointer(where)} does not match the input schema of {report.task!r}: "
                 f"{clip(error.message)} (keyword {error.validator!r}, input schema {rule or '/'})"
             )
             report.add(
@@ -225,10 +215,7 @@ def _check_keys_literal(report: Report, error: Any, where: tuple[str | int, ...]
 
 
 def _extra_keys(schema: dict[str, Any], instance: dict[str, Any]) -> list[str]:
-    props: dict[str, Any] = schema.get("properties") or {}
-    patterns: dict[str, Any] = schema.get("patternProperties") or {}
-    props = props if isinstance(props, dict) else {}
-    patterns = patterns if isinstance(patterns, dict) else {}
+    props, patterns = as_dict(schema.get("properties")), as_dict(schema.get("patternProperties"))
     return [k for k in instance if k not in props and not any(matches(p, k) for p in patterns)]
 
 
@@ -239,14 +226,10 @@ def required_names(node: Node, depth: int = 0) -> set[str]:
     except UnresolvedRef:
         return set()
     schema = node.schema
-    if not isinstance(schema, dict) or depth > 32:
+    if not isinstance(schema, dict) or depth > MAX_LOOKUP_DEPTH:
         return set()
-    names = (
-        {n for n in schema.get("required", []) if isinstance(n, str)}
-        if isinstance(schema.get("required"), list)
-        else set()
-    )
-    for sub in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+    names = {n for n in as_list(schema.get("required")) if isinstance(n, str)}
+    for sub in as_list(schema.get("allOf")):
         names |= required_names(Node(sub, node.root), depth + 1)
     for key in ("anyOf", "oneOf"):
         branches = schema.get(key)
@@ -259,10 +242,6 @@ def required_names(node: Node, depth: int = 0) -> set[str]:
 
 def _lacks(report: Report, path: tuple[str | int, ...], name: str) -> str:
     return (
-        f"body{pointer(path)} does not provide property {name!r}, which the input schema of "
+        f"body{join_pointer(path)} does not provide property {name!r}, which the input schema of "
         f"{report.task!r} requires"
     )
-
-
-def _as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []

@@ -2,7 +2,7 @@
 
 Each check gets one producer alternative and the consumer node, and returns every mismatch.
 Sub-schemas (items, property values) are compared through ``ctx.compare``, so that recursion
-and its loop detection stay in :mod:`engine.schema_compat`.
+and its loop detection stay in :mod:`engine.contracts.compat`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from engine.contracts.shapes import Alt, ArrayFacts, Ctx, Mismatch, ObjectFacts
 from engine.contracts.tools import (
     SCHEMA_FAILURES,
     Node,
+    as_dict,
     as_fraction,
+    as_list,
     conjunction,
     is_trivial,
     matches,
     node_validator,
     short,
 )
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
 
 Bound = tuple[Any, bool]  # (value as Fraction, exclusive)
 
@@ -218,7 +215,7 @@ def check_objects(alt: Alt, consumer: Node, ctx: Ctx) -> list[Mismatch]:
 
 def _check_required(facts: ObjectFacts, schema: dict[str, Any], ctx: Ctx) -> list[Mismatch]:
     found: list[Mismatch] = []
-    for name in _list(schema.get("required")):
+    for name in as_list(schema.get("required")):
         if not isinstance(name, str) or name in facts.required:
             continue
         if facts.possible(name) is False:
@@ -237,7 +234,7 @@ def _check_required(facts: ObjectFacts, schema: dict[str, Any], ctx: Ctx) -> lis
 def _check_properties(facts: ObjectFacts, consumer: Node, ctx: Ctx) -> list[Mismatch]:
     found: list[Mismatch] = []
     props = consumer.schema.get("properties")
-    for name, sub in (props if isinstance(props, dict) else {}).items():
+    for name, sub in as_dict(props).items():
         if facts.possible(name) is False:
             continue
         step = ctx.into(("properties", name), name)
@@ -250,7 +247,7 @@ def _check_properties(facts: ObjectFacts, consumer: Node, ctx: Ctx) -> list[Mism
             continue
         found += ctx.compare(facts.value(name), Node(sub, consumer.root), step)
     patterns = consumer.schema.get("patternProperties")
-    for pattern, sub in (patterns if isinstance(patterns, dict) else {}).items():
+    for pattern, sub in as_dict(patterns).items():
         found += _check_pattern(facts, pattern, Node(sub, consumer.root), ctx)
     return found
 
@@ -280,7 +277,7 @@ def _is_extra(name: str, schema: dict[str, Any]) -> bool | None:
     if isinstance(props, dict) and name in props:
         return False
     patterns = schema.get("patternProperties")
-    hits = [matches(p, name) for p in (patterns if isinstance(patterns, dict) else {})]
+    hits = [matches(p, name) for p in as_dict(patterns)]
     if None in hits:
         return None
     return not any(hits)
@@ -290,9 +287,7 @@ def _check_additional(facts: ObjectFacts, consumer: Node, ctx: Ctx) -> list[Mism
     schema, extra = consumer.schema, consumer.schema.get("additionalProperties")
     if extra is None or is_trivial(extra):
         return []
-    declared = (
-        sorted(schema.get("properties", {})) if isinstance(schema.get("properties"), dict) else []
-    )
+    declared = sorted(as_dict(schema.get("properties")))
     found: list[Mismatch] = []
     for name in sorted(facts.known_keys()):
         verdict = _is_extra(name, schema)
@@ -350,7 +345,7 @@ def _check_object_counts(alt: Alt, facts: ObjectFacts, consumer: Node, ctx: Ctx)
     if "propertyNames" in schema and not alt.same("propertyNames", schema["propertyNames"]):
         found += _check_names(facts, Node(schema["propertyNames"], consumer.root), ctx)
     deps = schema.get("dependencies")
-    for name, need in (deps if isinstance(deps, dict) else {}).items():
+    for name, need in as_dict(deps).items():
         if facts.possible(name) is False or alt.same("dependencies", deps):
             continue
         if isinstance(need, list) and set(need) <= facts.required:

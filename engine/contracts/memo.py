@@ -3,7 +3,7 @@
 A 10,000-task fan-out asks the same "is this producer schema compatible with that consumer
 schema" question 10,000 times about the same two dict objects. Answers are keyed on the
 identities of the schema objects; the memo holds a reference to every keyed object so an id
-cannot be reused while the scope lasts. Outside :func:`scope` nothing is memoized.
+cannot be reused while the scope lasts. Outside :func:`memo_scope` nothing is memoized.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _MEMO: ContextVar[dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] | None] = C
 
 
 @contextmanager
-def scope() -> Iterator[None]:
+def memo_scope() -> Iterator[None]:
     token = _MEMO.set({})
     try:
         yield

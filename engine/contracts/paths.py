@@ -22,20 +22,22 @@ from typing import Any, Literal
 from engine.contracts import memo as schema_memo
 from engine.contracts.tools import (
     ALL_KINDS,
+    MAX_LOOKUP_DEPTH,
     Node,
     UnresolvedRef,
+    as_dict,
+    as_list,
     conjunction,
     deref,
-    escape,
     is_trivial,
     matches,
     own_kinds,
     type_names,
 )
+from engine.jsonpointer import escape_token
 
 PathPart = str | int
 LookupStatus = Literal["found", "missing", "undecidable"]
-MAX_DEPTH = 32
 _RANK = {"found": 3, "undecidable": 2, "missing": 1, "silent": 0}
 
 
@@ -91,7 +93,7 @@ def _step(node: Node, part: PathPart, depth: int) -> _Step:
 
 
 def _step_uncached(node: Node, part: PathPart, depth: int) -> _Step:
-    if depth > MAX_DEPTH:
+    if depth > MAX_LOOKUP_DEPTH:
         return _Step("undecidable", reason="nests allOf/anyOf/$ref too deeply to follow")
     try:
         node = deref(node)
@@ -104,21 +106,13 @@ def _step_uncached(node: Node, part: PathPart, depth: int) -> _Step:
         return _Step("silent", reason="declares nothing (its schema is {} or true)")
     own = _own_index(node, part) if isinstance(part, int) else _own_key(node, str(part))
     result = _all(
-        [own, *(_step(Node(s, node.root), part, depth + 1) for s in _list(schema.get("allOf")))]
+        [own, *(_step(Node(s, node.root), part, depth + 1) for s in as_list(schema.get("allOf")))]
     )
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list):
             branches = [_step(Node(s, node.root), part, depth + 1) for s in schema[key]]
             result = _all([result, _any(branches, key, node.root)])
     return result
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _all(steps: list[_Step]) -> _Step:
@@ -149,7 +143,7 @@ def _own_key(node: Node, key: str) -> _Step:
     kinds = own_kinds(schema)
     if "object" not in kinds:
         return _Step("missing", reason=f"is {_names(kinds)}, it has no property {key!r}")
-    props, patterns = _dict(schema.get("properties")), _dict(schema.get("patternProperties"))
+    props, patterns = as_dict(schema.get("properties")), as_dict(schema.get("patternProperties"))
     declared = tuple(sorted(props))
     if key in props:
         return _Step("found", Node(props[key], node.root))
@@ -170,7 +164,7 @@ def _own_key(node: Node, key: str) -> _Step:
         return _Step(
             "undecidable", reason=f"allows any property but declares no schema for {key!r}"
         )
-    if key in _list(schema.get("required")):
+    if key in as_list(schema.get("required")):
         return _Step("found", Node(True, node.root))
     if props or patterns:
         return _Step("missing", reason=_undeclared(key, declared, closed=False), declared=declared)
@@ -257,14 +251,14 @@ def _input_step_uncached(node: Node, part: PathPart, depth: int) -> tuple[Any, N
     except UnresolvedRef as exc:
         return "undecidable", Node(True, node.root), "", f"the input schema has a {exc}"
     schema, root = node.schema, node.root
-    if not isinstance(schema, dict) or depth > MAX_DEPTH:
+    if not isinstance(schema, dict) or depth > MAX_LOOKUP_DEPTH:
         return "found", Node(schema is not False, root), "", ""
     own = _input_own(node, part)
     steps = [own] + [
-        _input_step(Node(s, root), part, depth + 1) for s in _list(schema.get("allOf"))
+        _input_step(Node(s, root), part, depth + 1) for s in as_list(schema.get("allOf"))
     ]
     for key in ("anyOf", "oneOf"):
-        branches = [_input_step(Node(s, root), part, depth + 1) for s in _list(schema.get(key))]
+        branches = [_input_step(Node(s, root), part, depth + 1) for s in as_list(schema.get(key))]
         if branches and all(b[0] == "unexpected" for b in branches):
             steps.append(branches[0])
         elif branches:
@@ -294,12 +288,12 @@ def _input_own(node: Node, part: PathPart) -> tuple[Any, Node, str, str]:
                 )
             return "found", Node(extra, root), "/additionalItems", ""
         return "found", Node(True if items is None else items, root), "/items", ""
-    props = _dict(schema.get("properties"))
+    props = as_dict(schema.get("properties"))
     if part in props:
-        return "found", Node(props[part], root), f"/properties/{escape(part)}", ""
+        return "found", Node(props[part], root), f"/properties/{escape_token(part)}", ""
     hits = [
         Node(sub, root)
-        for p, sub in _dict(schema.get("patternProperties")).items()
+        for p, sub in as_dict(schema.get("patternProperties")).items()
         if matches(p, part)
     ]
     if hits:

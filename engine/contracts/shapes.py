@@ -15,20 +15,21 @@ from typing import Any, Literal
 
 from engine.contracts.tools import (
     ALL_KINDS,
+    MAX_COMPARE_DEPTH,
     NUMBER_KINDS,
     Node,
+    as_dict,
     as_fraction,
+    as_list,
     canonical,
     conjunction,
     deref,
-    escape,
     is_trivial,
     matches,
     own_kinds,
-    pointer,
 )
+from engine.jsonpointer import escape_token, join_pointer
 
-MAX_DEPTH = 48
 MAX_ALTERNATIVES = 64
 
 
@@ -64,18 +65,20 @@ class Ctx:
         """Step into a property or item: loops from here on are well-founded."""
         return replace(
             self,
-            pointer=self.pointer + pointer(schema_parts),
-            instance=f"{self.instance}/{escape(instance_part)}",
+            pointer=self.pointer + join_pointer(schema_parts),
+            instance=f"{self.instance}/{escape_token(instance_part)}",
             depth=self.depth + 1,
             assumed=self.assumed | self.pending,
             pending=frozenset(),
         )
 
     def via(self, *schema_parts: str | int) -> Ctx:
-        return replace(self, pointer=self.pointer + pointer(schema_parts), depth=self.depth + 1)
+        return replace(
+            self, pointer=self.pointer + join_pointer(schema_parts), depth=self.depth + 1
+        )
 
     def bad(self, keyword: str | None, message: str, expected: Any, actual: Any) -> Mismatch:
-        where = f"{self.pointer}/{escape(keyword)}" if keyword else self.pointer
+        where = f"{self.pointer}/{escape_token(keyword)}" if keyword else self.pointer
         return Mismatch(
             pointer=where, message=message, expected=expected, actual=actual, instance=self.instance
         )
@@ -159,7 +162,7 @@ def alternatives(node: Node, depth: int = 0) -> list[Alt]:
 
 
 def _flatten(node: Node, depth: int) -> list[tuple[Node, ...]]:
-    if depth > MAX_DEPTH:
+    if depth > MAX_COMPARE_DEPTH:
         raise TooComplex("the producer schema nests allOf/anyOf/$ref too deeply")
     node = deref(node)
     schema = node.schema
@@ -168,7 +171,7 @@ def _flatten(node: Node, depth: int) -> list[tuple[Node, ...]]:
     if not isinstance(schema, dict):
         return [()]
     alts: list[tuple[Node, ...]] = [(node,)]
-    for sub in _list(schema.get("allOf")):
+    for sub in as_list(schema.get("allOf")):
         alts = _product(alts, _flatten(Node(sub, node.root), depth + 1))
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list):
@@ -196,14 +199,6 @@ def _integral_step(value: Any) -> bool:
     )
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 @dataclass(frozen=True)
 class ObjectFacts:
     parts: tuple[Node, ...]
@@ -213,10 +208,7 @@ class ObjectFacts:
     def required(self) -> frozenset[str]:
         names: set[str] = set()
         for part in self.parts:
-            required = part.schema.get("required")
-            names |= (
-                {n for n in required if isinstance(n, str)} if isinstance(required, list) else set()
-            )
+            names |= {n for n in as_list(part.schema.get("required")) if isinstance(n, str)}
         return frozenset(names)
 
     @cached_property
@@ -225,26 +217,26 @@ class ObjectFacts:
         keys: frozenset[str] | None = None
         for part in self.parts:
             schema = part.schema
-            if schema.get("additionalProperties") is False and not _dict(
+            if schema.get("additionalProperties") is False and not as_dict(
                 schema.get("patternProperties")
             ):
-                own = frozenset(_dict(schema.get("properties")))
+                own = frozenset(as_dict(schema.get("properties")))
                 keys = own if keys is None else keys & own
         return keys
 
     @property
     def has_patterns(self) -> bool:
-        return any(_dict(p.schema.get("patternProperties")) for p in self.parts)
+        return any(as_dict(p.schema.get("patternProperties")) for p in self.parts)
 
     def possible(self, name: str) -> bool:
         """False when some part forbids the key (``additionalProperties: false``)."""
         for part in self.parts:
             schema = part.schema
-            if schema.get("additionalProperties") is not False or name in _dict(
+            if schema.get("additionalProperties") is not False or name in as_dict(
                 schema.get("properties")
             ):
                 continue
-            hits = [matches(p, name) for p in _dict(schema.get("patternProperties"))]
+            hits = [matches(p, name) for p in as_dict(schema.get("patternProperties"))]
             if not any(h is not False for h in hits):
                 return False
         return True
@@ -254,7 +246,7 @@ class ObjectFacts:
         if self.closed_keys is not None:
             keys = self.closed_keys
         else:
-            keys = self.required.union(*(_dict(p.schema.get("properties")) for p in self.parts))
+            keys = self.required.union(*(as_dict(p.schema.get("properties")) for p in self.parts))
         return frozenset(k for k in keys if self.possible(k))
 
     def value_nodes(self, name: str) -> list[Node]:
@@ -262,10 +254,10 @@ class ObjectFacts:
         nodes: list[Node] = []
         for part in self.parts:
             schema = part.schema
-            props = _dict(schema.get("properties"))
+            props = as_dict(schema.get("properties"))
             hits = [
                 Node(sub, part.root)
-                for pattern, sub in _dict(schema.get("patternProperties")).items()
+                for pattern, sub in as_dict(schema.get("patternProperties")).items()
                 if matches(pattern, name)
             ]
             if name in props:

@@ -54,7 +54,15 @@ SCHEMA_FAILURES = (
     ArithmeticError,
     RecursionError,
 )
+#: how many ``$ref`` may lead on from one another before :func:`deref` gives up (a loop)
 MAX_REF_HOPS = 32
+#: how deep one comparison of a producer schema with a consumer schema goes (every property,
+#: item, applicator and ``$ref`` step counts) before it answers ``undecidable``; also how deeply a
+#: producer may nest ``allOf``/``anyOf``/``oneOf``/``$ref`` before it is too complex to analyse
+MAX_COMPARE_DEPTH = 48
+#: how many levels of ``allOf``/``anyOf``/``oneOf``/``$ref`` a lookup at one position of a schema
+#: (an output path step, an input position, the names an object requires) follows
+MAX_LOOKUP_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -167,12 +175,14 @@ def is_trivial(schema: Any) -> bool:
     return not any(key in ASSERTING for key in schema)
 
 
-def escape(part: str | int) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
+def as_list(value: Any) -> list[Any]:
+    """A keyword's value when it is a list, else ``[]`` (a malformed schema reads as silent)."""
+    return value if isinstance(value, list) else []
 
 
-def pointer(parts: tuple[str | int, ...] | list[str | int]) -> str:
-    return "".join("/" + escape(p) for p in parts)
+def as_dict(value: Any) -> dict[str, Any]:
+    """A keyword's value when it is an object, else ``{}`` (a malformed schema reads as silent)."""
+    return value if isinstance(value, dict) else {}
 
 
 def canonical(value: Any) -> str | None:

@@ -1,9 +1,9 @@
-"""A job's task graph: pure ``networkx`` logic, no I/O.
+"""A job's task graph at validation time, and its Mermaid picture for the API. No I/O.
 
-:func:`build_graph` turns a :class:`JobSpec` into a ``DiGraph`` (an edge ``X -> Y`` when ``Y``
-depends on ``X``, explicitly through ``depends_on`` or implied by a ``tasks.X`` template reference)
-and collects every structural problem at once. The helpers below it serve the scheduler and the
-API: topological order, downstream closure, sinks and a Mermaid rendering.
+:func:`build_graph` turns a :class:`JobSpec` into a ``networkx`` ``DiGraph`` (an edge ``X -> Y``
+when ``Y`` depends on ``X``, explicitly through ``depends_on`` or implied by a ``tasks.X`` template
+reference) and collects every structural problem at once. :func:`to_mermaid` draws a stored job.
+Orders over the tasks (topological, sinks) live in :mod:`engine.dag.order`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from enum import Enum
 import networkx as nx
 
 from engine.errors import Problem
-from engine.templates.references import Reference
-from engine.templates.rendering import find_references
+from engine.templates import Reference, find_references
 from schemas.jobs import JobSpec, TaskSpec
 
 #: above this many names, ``expected`` lists the closest names instead of all of them
@@ -230,37 +229,7 @@ def _cycle_through(graph: nx.DiGraph, first: str, members: set[str]) -> list[str
     return [first, first]  # unreachable for a strongly connected component
 
 
-# --- helpers for the scheduler and the API -----------------------------------------------------
-
-
-def _position(graph: nx.DiGraph) -> dict[str, int]:
-    return {name: data.get("index", 0) for name, data in graph.nodes(data=True)}
-
-
-def topological_order(graph: nx.DiGraph) -> list[str]:
-    """Tasks in an order where every task follows its upstream; ties keep the job's order.
-    Raises ``networkx.NetworkXUnfeasible`` on a cycle."""
-    position = _position(graph)
-    return list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
-
-
-def downstream_closure(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
-    """Every task downstream of any of ``names`` (a name itself only if downstream of another)."""
-    start = [n for n in names if n in graph]
-    seen: set[str] = set()
-    queue = deque(start)
-    while queue:
-        for nxt in graph.successors(queue.popleft()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen
-
-
-def sinks(graph: nx.DiGraph) -> list[str]:
-    """The tasks nothing depends on, in the job's order."""
-    position = _position(graph)
-    return sorted((n for n in graph if graph.out_degree(n) == 0), key=position.__getitem__)
+# --- the API's picture of a job ---------------------------------------------------------------
 
 
 #: one Mermaid ``classDef`` per task status

@@ -5,10 +5,10 @@ transitions in the same transaction that recorded the change that caused them.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.dag.order import topological_order
 from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
 from schemas.jobs import TriggerRule
 
@@ -58,26 +58,6 @@ def _decide(task: TaskState, ups: list[TaskState]) -> str | None:
     return "queue" if any(u.status is TaskStatus.SUCCEEDED for u in ups) else "skip"
 
 
-def _topological(tasks: Sequence[TaskState]) -> list[TaskState]:
-    by_name = {t.name: t for t in tasks}
-    indegree = {t.name: sum(1 for u in t.upstream if u in by_name) for t in tasks}
-    children: dict[str, list[str]] = {t.name: [] for t in tasks}
-    for t in tasks:
-        for u in t.upstream:
-            if u in children:
-                children[u].append(t.name)
-    ready = deque(name for name, n in indegree.items() if n == 0)
-    order: list[TaskState] = []
-    while ready:
-        name = ready.popleft()
-        order.append(by_name[name])
-        for child in children[name]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    return order
-
-
 def job_outcome(statuses: Sequence[TaskStatus]) -> JobStatus | None:
     """The job's final status when every task has ended; ``None`` while any is active."""
     if any(s not in TASK_TERMINAL for s in statuses):
@@ -93,7 +73,8 @@ def advance(tasks: Sequence[TaskState]) -> Transitions:
     """Settle every pending task whose upstream outcome is known, in one topological pass."""
     out = Transitions()
     current: dict[str, TaskState] = {t.name: t for t in tasks}
-    for task in _topological(tasks):
+    order = topological_order(list(current), {t.name: t.upstream for t in tasks})
+    for task in (current[name] for name in order):
         if task.status is not TaskStatus.PENDING:
             continue
         ups = [current[u] for u in task.upstream if u in current]

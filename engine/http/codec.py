@@ -13,6 +13,7 @@ import orjson
 
 from engine.http.messages import HttpError
 from engine.http.urls import scalar_text
+from schemas.jobs import HTTP_TOKEN
 
 USER_AGENT = "jobqueue/0.1"
 
@@ -26,7 +27,6 @@ DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
 #: framing is the executor's business: a caller's value would contradict the body sent
 _DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 _TEXT_TYPES = frozenset(
@@ -50,7 +50,7 @@ def request_headers(headers: Mapping[str, object], *, content_type: str | None) 
     """
     merged: dict[str, tuple[str, str]] = {name.lower(): (name, v) for name, v in DEFAULT_HEADERS}
     for name, value in headers.items():
-        if not isinstance(name, str) or not _TOKEN.match(name):
+        if not isinstance(name, str) or not HTTP_TOKEN.match(name):
             raise HttpError("invalid_request", f"invalid header name {name!r}")
         if value is None:
             continue

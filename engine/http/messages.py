@@ -25,7 +25,7 @@ class HttpRequest:
     #: ``Accept-Encoding``) whatever their case; ``Content-Length`` is always computed
     headers: Mapping[str, str] = field(default_factory=dict)
     #: query parameters: str / int / float / bool / None or a list of those (see
-    #: :func:`engine.http.codec.merge_url_params`)
+    #: :func:`engine.http.urls.merge_url_params`)
     params: Mapping[str, object] = field(default_factory=dict)
     #: JSON value: ``None`` sends no body, a ``str`` is sent as-is (``text/plain; charset=utf-8``
     #: unless a Content-Type is given), anything else is JSON (``application/json`` unless given)

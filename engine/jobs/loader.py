@@ -10,15 +10,9 @@
     attach_marks(problems, marks, ...)   -> problems          engine report -> file lines
     load_workflow_file(path, params=...) -> (JobSpec, LoadedDocument)
 
-Only plain data gets through: YAML's safe schema, no tags beyond the core ones (``!!python/...``
-and custom tags are refused), string keys only, no duplicate keys, no ``!!binary`` and no
-NaN/infinity. Timestamps become ISO 8601 strings. Anchors, aliases and merge keys (``<<``) work;
-the document is built as a tree of fresh values (no shared objects), with a cap on how far aliases
-may expand it. ``marks`` maps the JSON pointer of every value ("/tasks/1/body/ids", ``~0``/``~1``
-escaped, "" for the root) to the 1-based (line, column) where its YAML node starts.
-
-Reading YAML (safety rules, marks) lives in :mod:`engine.jobs.yaml_reader`; this module turns
-the document into the job model and re-exports the reading functions.
+Reading YAML lives in :mod:`engine.jobs.yaml_reader` (which plain data gets through, and the
+marks: the 1-based line and column of every value, by JSON pointer); this module turns the
+document into the job model and re-exports the reading functions.
 """
 
 from __future__ import annotations
@@ -40,20 +34,18 @@ from engine.jobs.yaml_reader import (
     _CORE,
     _LOADER,
     _SCALAR_TAGS,
-    MAX_DEPTH,
     MAX_VALUES,
     LoadedDocument,
     Mark,
     WorkflowFileError,
-    _escape,
     load_yaml_bytes,
     load_yaml_document,
     parse_yaml_body,
 )
+from engine.jsonpointer import join_pointer
 from schemas.jobs import InlineInterface, JobSpec, SingleCallSpec, TaskSpec, parse_job_document
 
 __all__ = [
-    "MAX_DEPTH",
     "MAX_VALUES",
     "LoadedDocument",
     "Mark",
@@ -182,7 +174,7 @@ def _single_call_pointer(pointer: str) -> str:
 
 def _field_problem(error: Mapping[str, Any], loaded: LoadedDocument) -> Problem:
     parts = _loc_parts(loaded.document, error["loc"])
-    pointer = "".join(f"/{_escape(str(part))}" for part in parts)
+    pointer = join_pointer(parts)
     mark = mark_for(loaded.marks, pointer)
     value = error.get("input")
     scalar = error["type"] != "missing" and isinstance(value, str | int | float | bool)

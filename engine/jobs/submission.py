@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 from ulid import ULID
 
-from engine.jobs.validation import ValidatedJob, has_template
+from engine.jobs.validation import ValidatedJob
 from engine.states import JobStatus, TaskStatus
 from engine.store.records import StoredTaskSpec
 from engine.store.submit import NewJob
+from engine.templates import has_template
 from schemas.jobs import JobSpec, TaskSpec
 
 

@@ -1,11 +1,11 @@
 """Creation-time validation: one report with every problem of a job.
 
-:func:`validate_job` checks the graph (``engine.dag.graph``), template syntax
-(``engine.templates``),
+:func:`validate_job` checks the graph (``engine.dag``), template syntax (``engine.templates``),
 InterfaceMaster names, that schemas are valid draft-07, and — when ``validate_interfaces`` is true
 and the graph is sound — the compatibility of every task with its upstream outputs
 (``engine.contracts``). It raises :class:`JobInvalid` with all errors, or returns the
-:class:`ValidatedJob` the store keeps (upstream lists, the schema snapshot, the order, warnings).
+:class:`ValidatedJob` the store keeps (upstream lists, the schema snapshot, warnings) with a
+topological order of the tasks.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from engine.contracts import checks as contracts
-from engine.contracts import memo as schema_memo
-from engine.dag.graph import GraphResult, NameHints, build_graph, topological_order
+from engine.contracts import check_task, memo_scope, schema_problems
+from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
-from engine.templates.rendering import escape_pointer, is_template, syntax_problems
+from engine.jsonpointer import escape_token
+from engine.templates import has_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -72,7 +72,9 @@ def validate_job(
             broken = {p.task for p in syntax}
             more, warnings = _check_interfaces(spec, graph, resolved, broken)
             errors += more
-        order = () if errors else tuple(topological_order(graph.graph))
+        order = (
+            () if errors else tuple(topological_order([t.name for t in spec.tasks], graph.upstream))
+        )
     if single_call:
         errors, warnings = _into_single_call(errors), _into_single_call(warnings)
     if errors:
@@ -84,17 +86,6 @@ def validate_job(
         order=order,
         warnings=warnings,
     )
-
-
-def has_template(value: object) -> bool:
-    """True when any string in a JSON value holds template syntax."""
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_template(v) for v in value)
-    return False
 
 
 def _plain_single_task(spec: JobSpec) -> ValidatedJob | None:
@@ -128,7 +119,7 @@ def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        with schema_memo.scope():
+        with memo_scope():
             yield
     finally:
         if enabled:
@@ -163,7 +154,7 @@ class _Resolver:
         self._checked: dict[bytes, list[Problem]] = {}
         known = dict(masters)
         for name, inline in spec.interfaces.items():
-            where = f"/interfaces/{escape_pointer(name)}"
+            where = f"/interfaces/{escape_token(name)}"
             known[name] = InterfaceSchemas(
                 input_schema=self._valid(inline.input_schema, f"{where}/input_schema", None),
                 output_schema=self._valid(inline.output_schema, f"{where}/output_schema", None),
@@ -197,7 +188,7 @@ class _Resolver:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         found = self._checked.get(key)
         if found is None:
-            found = self._checked[key] = contracts.schema_problems(schema, location="", task=None)
+            found = self._checked[key] = schema_problems(schema, location="", task=None)
         self.problems += [replace(p, location=location + p.location, task=task) for p in found]
         return None if found else schema
 
@@ -224,21 +215,20 @@ def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
 def _check_interfaces(
     spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
 ) -> tuple[list[Problem], list[Problem]]:
-    """``contracts.check_task`` for every task whose templates parse."""
+    """``check_task`` for every task whose templates parse."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for i, task in enumerate(spec.tasks):
         if task.name in broken:
             continue
         ups = graph.upstream.get(task.name, ())
-        found_errors, found_warnings = contracts.check_task(
+        found_errors, found_warnings = check_task(
             task=task.name,
             task_index=i,
             input_schema=resolved.usable(task.name, "input"),
             body=task.body,
             refs=graph.references[i],
             upstream_outputs={up: resolved.usable(up, "output") for up in ups},
-            is_template=is_template,
         )
         errors += found_errors
         warnings += found_warnings

@@ -8,23 +8,14 @@ from typing import Any
 
 from sqlalchemy import Row
 
-#: header names whose values are never returned
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-)
-MASK = "***"
+from engine.dag import sinks
+from engine.masking import mask_headers
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def mask_headers(headers: Any, secret: frozenset[str] = SECRET_HEADERS) -> Any:
-    if not isinstance(headers, dict):
-        return headers
-    return {k: (MASK if str(k).lower() in secret else v) for k, v in headers.items()}
 
 
 def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
@@ -111,14 +102,9 @@ def task_result(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _sinks(task_rows: Sequence[Row[Any]]) -> list[Row[Any]]:
-    feeding = {u for t in task_rows for u in (t.upstream or ())}
-    return [t for t in task_rows if t.name not in feeding]
-
-
 def job_result(job: Row[Any], task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
     per_task = {t.name: task_result(t) for t in task_rows}
-    sinks = _sinks(task_rows)
+    ends = sinks(per_task, {t.name: t.upstream or () for t in task_rows})
     top: dict[str, Any] = {
         "response_status": None,
         "response_headers": None,
@@ -127,8 +113,8 @@ def job_result(job: Row[Any], task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
         "error": None,
         "duration_ms": None,
     }
-    if len(sinks) == 1:
-        chosen = per_task[sinks[0].name]
+    if len(ends) == 1:
+        chosen = per_task[ends[0]]
         top = {k: chosen[k] for k in top}
     return {"job_id": job.id, "status": job.status, **top, "tasks": per_task}
 

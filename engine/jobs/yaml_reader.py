@@ -20,6 +20,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.errors import JobQueueError, Problem
+from engine.jsonpointer import escape_token
 
 #: (line, column), both 1-based
 Mark = tuple[int, int]
@@ -161,10 +162,6 @@ def _position(text: str, offset: int) -> Mark:
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
@@ -220,7 +217,8 @@ class _Builder:
             return [self.build(child, f"{pointer}/{i}") for i, child in enumerate(node.value)]
         self.check_tag(node, _MAP)
         return {
-            key: self.build(value, f"{pointer}/{_escape(key)}") for key, value in self.entries(node)
+            key: self.build(value, f"{pointer}/{escape_token(key)}")
+            for key, value in self.entries(node)
         }
 
     def error(self, node: Node, reason: str) -> WorkflowFileError:

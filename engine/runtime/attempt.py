@@ -13,20 +13,20 @@ from typing import Any
 
 import orjson
 
-from engine.contracts.checks import validate_instance
-from engine.dag.retry import RetryPolicy, policy_from_fields
-from engine.dag.scheduler import SKIP_WHEN
+from engine.contracts import validate_instance
+from engine.dag import SKIP_WHEN, RetryPolicy, policy_from_fields
 from engine.http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
+from engine.masking import mask_headers
 from engine.states import AttemptStatus, TaskStatus
 from engine.store.maintenance import expired_error
 from engine.store.records import ClaimedTask, Outcome
-from engine.templates.rendering import (
+from engine.templates import (
+    SandboxEnvironment,
     TemplateError,
     build_context,
     evaluate_condition,
     render_value,
 )
-from engine.templates.sandbox import SandboxEnvironment
 
 #: loads (job params/name, upstream outputs) for rendering; called only for templated tasks
 ContextLoader = Callable[[ClaimedTask], Awaitable[dict[str, Any]]]
@@ -158,7 +158,7 @@ def _retry_or_fail(
 
 
 def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, Any]:
-    headers = {k: ("***" if k.lower() in secret else v) for k, v in resp.headers.items()}
+    headers = mask_headers(resp.headers, secret=secret)
     return {
         "response_status": resp.status_code,
         "response_headers": headers,

@@ -26,6 +26,7 @@ from ulid import ULID
 
 from engine.config import EngineConfig
 from engine.http import Executor
+from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
 from engine.runtime.attempt import AttemptSettings, run_attempt
 from engine.runtime.backoff import Backoff, is_transient
@@ -35,7 +36,7 @@ from engine.runtime.transitions import log_sweep, log_transition
 from engine.states import TaskStatus
 from engine.store import ClaimedTask, Dispatch, Outcome, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
-from engine.templates.sandbox import SandboxEnvironment
+from engine.templates import SandboxEnvironment
 
 log = logging.getLogger("jobqueue.worker")
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{str(ULID())[-6:]}"
         self.settings = AttemptSettings(
             default_timeout=config.default_timeout,
-            secret_headers=frozenset({"set-cookie"}) | config.secret_header_names,
+            secret_headers=STORED_SECRET_HEADERS | config.secret_header_names,
             templates=SandboxEnvironment(max_output_bytes=config.max_template_output_bytes),
         )
         self._stop = asyncio.Event()

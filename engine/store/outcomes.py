@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.dag.scheduler import job_outcome
+from engine.dag import job_outcome
 from engine.states import AttemptStatus, TaskStatus
 from engine.store.attempts import attempt_fence, fence
 from engine.store.claims import Dispatch, claim_tasks

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.dag.scheduler import SKIP_UPSTREAM, TaskState, advance
+from engine.dag import SKIP_UPSTREAM, TaskState, advance
 from engine.states import JobStatus, TaskStatus
 from engine.store.tables import jobs, tasks
 from schemas.jobs import TriggerRule

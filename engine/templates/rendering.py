@@ -3,7 +3,7 @@
 Rendering (hot path, in the worker): :func:`render_value` walks a JSON value and renders every
 string leaf that holds template syntax; a leaf that is exactly one ``{{ expression }}`` yields the
 expression's native value. :func:`evaluate_condition` evaluates a task's ``when``. Both run in
-:class:`SandboxEnvironment` (see ``engine/sandbox.py`` for the limits it enforces).
+:class:`SandboxEnvironment` (see :mod:`engine.templates.sandbox` for the limits it enforces).
 
 Analysis (creation time, no context): :func:`syntax_problems` and :func:`find_references` parse
 each distinct template once (cached) and walk its AST; plain ``{{ a.b[0] }}`` paths skip Jinja's
@@ -22,6 +22,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.parser import Parser
 
 from engine.errors import JobQueueError, Problem
+from engine.jsonpointer import escape_token, split_pointer
 from engine.templates.references import PathPart, Reference
 from engine.templates.sandbox import (
     SandboxEnvironment,
@@ -29,19 +30,6 @@ from engine.templates.sandbox import (
     render_budget,
     whole_expression,
 )
-
-__all__ = [
-    "SandboxEnvironment",
-    "TemplateError",
-    "build_context",
-    "escape_pointer",
-    "evaluate_condition",
-    "find_references",
-    "is_template",
-    "is_whole_expression",
-    "render_value",
-    "syntax_problems",
-]
 
 TASK_ATTRIBUTES = frozenset({"output", "status_code", "headers"})
 
@@ -60,17 +48,21 @@ def is_template(s: str) -> bool:
     return "{{" in s or "{%" in s or "{#" in s
 
 
+def has_template(value: object) -> bool:
+    """True when any string in a JSON value holds template syntax (see :func:`is_template`)."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_template(v) for v in value)
+    return False
+
+
 def is_whole_expression(s: object) -> bool:
     """True when ``s`` is a string that is exactly one ``{{ expression }}`` (whitespace around
     it allowed)."""
     return isinstance(s, str) and is_template(s) and _analyse(s, False).whole
-
-
-def escape_pointer(key: str) -> str:
-    """One JSON-pointer reference token (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
-    if "~" in key or "/" in key:
-        return key.replace("~", "~0").replace("/", "~1")
-    return key
 
 
 def build_context(
@@ -112,7 +104,7 @@ def _render(env: SandboxEnvironment, value: object, context: Mapping[str, Any], 
     if isinstance(value, str):
         return _render_string(env, value, context, ptr) if is_template(value) else value
     if isinstance(value, dict):
-        return {k: _render(env, v, context, f"{ptr}/{escape_pointer(k)}") for k, v in value.items()}
+        return {k: _render(env, v, context, f"{ptr}/{escape_token(k)}") for k, v in value.items()}
     if isinstance(value, list):
         return [_render(env, v, context, f"{ptr}/{i}") for i, v in enumerate(value)]
     return value
@@ -312,7 +304,7 @@ def _leaves(
             yield value, pointer, path
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _leaves(item, f"{pointer}/{escape_pointer(key)}", (*path, key))
+            yield from _leaves(item, f"{pointer}/{escape_token(key)}", (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _leaves(item, f"{pointer}/{index}", (*path, index))
@@ -378,9 +370,8 @@ def find_references(
 def _body_base(pointer: str, body_root: str | None) -> tuple[PathPart, ...] | None:
     if body_root is None or not (pointer == body_root or pointer.startswith(body_root + "/")):
         return None
-    tokens = pointer[len(body_root) + 1 :].split("/") if pointer != body_root else []
-    unescaped = (t.replace("~1", "/").replace("~0", "~") for t in tokens)
-    return tuple(int(t) if t.isdigit() else t for t in unescaped)
+    tokens = split_pointer(pointer[len(body_root) :])
+    return tuple(int(t) if t.isdigit() else t for t in tokens)
 
 
 def _ast_chains(tree: nodes.Node, whole: nodes.Expr | None) -> Iterator[_Chain]:

@@ -601,10 +601,6 @@ def test_schema_must_be_object_or_boolean(schema: object) -> None:
 # --------------------------------------------------------------------------- check_task
 
 
-def is_template(text: str) -> bool:
-    return "{{" in text or "{%" in text
-
-
 def ref(
     path: tuple[Any, ...],
     body_path: tuple[Any, ...] | None,
@@ -658,7 +654,6 @@ def run(
         body=body,
         refs=refs,
         upstream_outputs={"search": SEARCH_OUT} if upstream is None else upstream,
-        is_template=is_template,
     )
 
 

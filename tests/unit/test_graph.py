@@ -1,20 +1,14 @@
-"""The task graph (engine.dag.graph): edges, structural problems, order and sinks."""
+"""The task graph (engine.dag.graph): edges, structural problems, the Mermaid picture; and the
+orders over a job's tasks (engine.dag.order) on graphs it built."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
 import pytest
 
-from engine.dag.graph import (
-    NameHints,
-    build_graph,
-    downstream_closure,
-    sinks,
-    to_mermaid,
-    topological_order,
-)
+from engine.dag.graph import GraphResult, NameHints, build_graph, to_mermaid
+from engine.dag.order import sinks, topological_order
 from engine.states import TaskStatus
 from schemas.jobs import JobSpec
 
@@ -163,7 +157,8 @@ def test_ten_thousand_tasks() -> None:
     assert result.graph.number_of_nodes() == 10_000
     assert result.graph.number_of_edges() == 2 * 9998
     assert len(result.upstream["sink"]) == 9998
-    assert sinks(result.graph) == ["sink"]
+    assert sinks(list(result.upstream), result.upstream) == ["sink"]
+    assert topological_order(list(result.upstream), result.upstream)[::9999] == ["root", "sink"]
 
 
 def test_name_hints_shortlist_when_there_are_many() -> None:
@@ -187,7 +182,7 @@ def test_many_unknown_names_stay_cheap() -> None:
 
 
 @pytest.fixture
-def diamond() -> nx.DiGraph:
+def diamond() -> GraphResult:
     spec = job(
         {"name": "d", "depends_on": ["b", "c"]},
         {"name": "c", "depends_on": ["a"]},
@@ -195,28 +190,33 @@ def diamond() -> nx.DiGraph:
         {"name": "a"},
         {"name": "e"},
     )
-    return build_graph(spec).graph
+    return build_graph(spec)
 
 
-def test_topological_order_keeps_job_order_on_ties(diamond: nx.DiGraph) -> None:
-    assert topological_order(diamond) == ["a", "c", "b", "d", "e"]
+def test_topological_order_keeps_job_order_on_ties(diamond: GraphResult) -> None:
+    assert topological_order(list(diamond.upstream), diamond.upstream) == ["a", "c", "b", "d", "e"]
 
 
-def test_topological_order_raises_on_cycle() -> None:
-    graph = build_graph(job({"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}))
-    with pytest.raises(nx.NetworkXUnfeasible):
-        topological_order(graph.graph)
+def test_topological_order_leaves_out_cycles() -> None:
+    graph = build_graph(
+        job(
+            {"name": "a", "depends_on": ["b"]},
+            {"name": "b", "depends_on": ["a"]},
+            {"name": "c", "depends_on": ["b"]},
+            {"name": "d"},
+        )
+    )
+    assert topological_order(list(graph.upstream), graph.upstream) == ["d"]
 
 
-def test_downstream_closure(diamond: nx.DiGraph) -> None:
-    assert downstream_closure(diamond, ["a"]) == {"b", "c", "d"}
-    assert downstream_closure(diamond, ["b", "c"]) == {"d"}
-    assert downstream_closure(diamond, ["a", "b"]) == {"b", "c", "d"}
-    assert downstream_closure(diamond, ["e", "missing"]) == set()
+def test_topological_order_ignores_unknown_upstream_names() -> None:
+    assert topological_order(["x", "y"], {"y": ["x", "gone"]}) == ["x", "y"]
+    assert topological_order([], {}) == []
 
 
-def test_sinks(diamond: nx.DiGraph) -> None:
-    assert sinks(diamond) == ["d", "e"]
+def test_sinks(diamond: GraphResult) -> None:
+    assert sinks(list(diamond.upstream), diamond.upstream) == ["d", "e"]
+    assert sinks(["x", "y"], {"y": ["x"], "x": []}) == ["y"]
 
 
 def test_to_mermaid() -> None:

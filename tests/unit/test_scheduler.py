@@ -87,3 +87,12 @@ def test_job_outcome() -> None:
     assert job_outcome([S.SUCCEEDED, S.FAILED, S.SKIPPED]) is JobStatus.FAILED
     assert job_outcome([S.CANCELED, S.SUCCEEDED]) is JobStatus.CANCELED
     assert job_outcome([S.SUCCEEDED, S.QUEUED]) is None
+
+
+def test_job_outcome_of_a_single_task() -> None:
+    """A one-task job ends as its task's attempt ended (the store's solo fast path)."""
+    assert job_outcome([S.SUCCEEDED]) is JobStatus.SUCCEEDED
+    assert job_outcome([S.SKIPPED]) is JobStatus.SUCCEEDED  # its ``when`` was false
+    assert job_outcome([S.FAILED]) is JobStatus.FAILED
+    assert job_outcome([S.CANCELED]) is JobStatus.CANCELED
+    assert job_outcome([S.QUEUED]) is None  # a retry is due: the job goes on

@@ -12,6 +12,7 @@ from engine.templates.rendering import (
     build_context,
     evaluate_condition,
     find_references,
+    has_template,
     is_template,
     is_whole_expression,
     render_value,
@@ -393,3 +394,10 @@ def test_fast_path_agrees_with_jinja(source: str, monkeypatch: pytest.MonkeyPatc
     )
     templating._analyse.cache_clear()
     assert fast == slow
+
+
+def test_has_template_looks_at_every_string_of_a_json_value() -> None:
+    assert has_template({"a": [1, {"b": "x {{ params.q }}"}]})
+    assert has_template("{# a comment is template syntax too #}")
+    assert not has_template({"a": [1, "plain", None, {"b": True}]})
+    assert not has_template({"{{ keys are not rendered }}": 1})
