@@ -56,8 +56,9 @@ class InlineInterface(_Strict):
     output_schema: dict[str, JsonValue] | None = None
 
 
-#: a header name: an RFC 9110 token (the one definition: the engine's HTTP codec checks with it)
-HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: a header name: an RFC 9110 token, matched whole with ``fullmatch`` (the one definition: the
+#: engine's HTTP codec checks with it too)
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SCHEME = re.compile(r"^https?://[^/?#\s]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -73,7 +74,7 @@ def check_url(value: str) -> str:
 
 def check_headers(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
-        if not HTTP_TOKEN.match(name):
+        if not HTTP_TOKEN.fullmatch(name):
             raise ValueError(f"header name {name!r} is not a valid HTTP token")
         if _CONTROL.sub("", text.replace("\t", "")) != text.replace("\t", ""):
             raise ValueError(f"header {name!r} contains control characters (NUL, CR, LF, ...)")

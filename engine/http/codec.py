@@ -50,7 +50,7 @@ def request_headers(headers: Mapping[str, object], *, content_type: str | None) 
     """
     merged: dict[str, tuple[str, str]] = {name.lower(): (name, v) for name, v in DEFAULT_HEADERS}
     for name, value in headers.items():
-        if not isinstance(name, str) or not HTTP_TOKEN.match(name):
+        if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
             raise HttpError("invalid_request", f"invalid header name {name!r}")
         if value is None:
             continue

@@ -229,6 +229,10 @@ async def test_nul_bytes_in_url_or_headers_are_refused(client: httpx.AsyncClient
     )
     assert bad_header.status_code == 422
     assert bad_header.json()["detail"]["errors"][0]["location"].startswith("/headers")
+    bad_name = await client.post(
+        "/api/v1/jobs", json={"url": "http://127.0.0.1/", "headers": {"X-A\n": "a"}}
+    )
+    assert bad_name.status_code == 422, "a header name ending in a newline is no token"
 
 
 async def test_too_large_body_is_413(engine: Engine) -> None:
