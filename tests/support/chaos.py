@@ -525,7 +525,11 @@ def _check(
     assert set(statuses) == set(ids.values()), "every submitted job exists, and no other"
     not_done = Counter(s for s in statuses.values() if s != "succeeded")
     assert not not_done, f"jobs not succeeded: {not_done}"
-    tasks = {(job_id, t) for key, job_id in ids.items() for t in _task_names(int(key[6:]))}
+    tasks = {
+        (job_id, t)
+        for key, job_id in ids.items()
+        for t in _task_names(int(key.removeprefix("chaos-")))
+    }
     assert set(calls) == tasks, "the target saw a call from every task, and no other"
 
     lost_by_pid: dict[int, list[str]] = defaultdict(list)
