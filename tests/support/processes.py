@@ -120,15 +120,28 @@ class Proc:
 
 
 class Server(Proc):
-    """``jobqueue serve`` on a free port of 127.0.0.1; ``url`` is its base URL."""
+    """``jobqueue serve`` on 127.0.0.1; ``url`` is its base URL.
 
-    def __init__(self, tmp_path: Path, db: Path, **settings: str) -> None:
-        port = free_port()
+    ``port``: a free one unless given (a restart on the same port); ``log_name``: the log file
+    in ``tmp_path`` (default ``serve-<port>.log``), so that a restart keeps the first log.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        db: Path | None,
+        *,
+        port: int | None = None,
+        log_name: str | None = None,
+        **settings: str,
+    ) -> None:
+        port = port or free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         env = env_for(db, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true", JOBQUEUE_POLL_INTERVAL="0.05")
         env.update(settings)
         args = [script("jobqueue"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        super().__init__(args, env=env, log=tmp_path / f"serve-{port}.log")
+        super().__init__(args, env=env, log=tmp_path / (log_name or f"serve-{port}.log"))
 
     def __enter__(self) -> Self:
         try:

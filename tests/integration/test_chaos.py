@@ -1,0 +1,21 @@
+"""Chaos on a SQLite file: workers and the API SIGKILLed while 2,000 jobs run.
+
+The scenario and its checks are in tests/support/chaos.py (shared with tests/pg).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.target_server import TargetServer
+from tests.support.chaos import run_chaos
+
+
+@pytest.mark.slow
+def test_kills_lose_no_job_and_repeat_only_calls_in_flight(
+    tmp_path: Path, target_server: TargetServer
+) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'chaos.db'}"
+    run_chaos(tmp_path, target_server, db_url, backend="SQLite")
