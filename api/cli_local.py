@@ -1,4 +1,5 @@
-"""The CLI's local commands: run a workflow on the embedded default, validate a file.
+"""The CLI's local commands: run a workflow on the embedded default, validate a file; the
+settings and database errors every command reports as lines.
 
 They open the same :class:`engine.Engine` the REST API uses; nothing here re-implements a rule.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import replace
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,24 @@ STATUS_STYLE = {
     "skipped": "magenta",
     "canceled": "red",
 }
+SETTINGS_DOC = "every setting: docs/operations.md#settings"
+
+
+class CliError(Exception):
+    """A failure reported as ``error: <message>`` and indented hint lines (never a traceback,
+    unless ``--verbose``), then exit ``code``: 2 for settings and unreachable servers."""
+
+    def __init__(self, message: str, *hints: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hints = hints
+        self.code = code
+
+
+def print_error(console: Console, exc: CliError) -> None:
+    console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+    for hint in exc.hints:
+        console.print(f"  {escape(hint)}", highlight=False, soft_wrap=True)
 
 
 def problem_lines(problems: list[Problem], source: str) -> list[str]:
@@ -100,13 +119,100 @@ def task_table(result: dict[str, Any], title: str) -> Table:
     return table
 
 
+def _shown(value: Any) -> str:
+    if value in ((), "", None):
+        return "empty"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment; a bad value is a :class:`CliError` naming the
+    variable, what is wrong with it and its default (exit code 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False)
+        lines = []
+        for problem in problems:
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            variable = f"JOBQUEUE_{field.upper()}" if field else "JOBQUEUE_*"
+            message = str(problem["msg"]).split(", unable to parse")[0]
+            message = message[:1].lower() + message[1:]
+            lines.append(f"{variable}: {message} (got {problem.get('input')!r})")
+        first = problems[0]["loc"][0] if problems and problems[0]["loc"] else None
+        field_info = Settings.model_fields.get(str(first)) if first is not None else None
+        default = "" if field_info is None else f" ({_shown(field_info.default)})"
+        hint = f"fix: set a valid value, or unset it for the default{default}; {SETTINGS_DOC}"
+        raise CliError(lines[0], *lines[1:], hint) from exc
+
+
+def redact(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _database_hint(url: str, source: str) -> str:
+    if url.startswith("postgresql"):
+        return (
+            f"fix: start PostgreSQL or point {source} at a reachable server "
+            "(postgresql+asyncpg://user:password@host:5432/dbname)"
+        )
+    if url.startswith("sqlite"):
+        return (
+            f"fix: point {source} at a file in a directory you can write "
+            "(sqlite+aiosqlite:///./data/jobqueue.db)"
+        )
+    return (
+        f"fix: {source} takes sqlite+aiosqlite:///path/to/file.db or "
+        "postgresql+asyncpg://user:password@host:5432/dbname"
+    )
+
+
+async def open_engine(
+    config: EngineConfig,
+    *,
+    source: str = "JOBQUEUE_DB_URL",
+    hint: str | None = None,
+    migrate: bool = True,
+    check_targets: bool = True,
+) -> Engine:
+    """Open the engine; a database that cannot be opened or a bad target policy (a malformed
+    JOBQUEUE_ALLOWED_HOSTS entry) is a :class:`CliError` naming ``source`` and the fix."""
+    from engine import Engine
+
+    try:
+        engine = await Engine.open(config, migrate=migrate)
+    except Exception as exc:  # whatever stops the database from opening: say which and why
+        message = f"{source}: cannot open {redact(config.db_url)}: {_reason(exc)}"
+        raise CliError(message, hint or _database_hint(config.db_url, source)) from exc
+    if check_targets:
+        try:
+            engine.executor()  # builds the target policy, which refuses a malformed entry
+        except ValueError as exc:
+            await engine.close()
+            message = str(exc).removeprefix("allowed_hosts: ")
+            raise CliError(
+                f"JOBQUEUE_ALLOWED_HOSTS: {message}",
+                "fix: a comma-separated list of host names, *.domain patterns, IP addresses "
+                "or CIDRs (10.0.0.0/8); " + SETTINGS_DOC,
+            ) from exc
+    return engine
+
+
 async def run_workflow(
     path: Path, params: dict[str, str], settings: Settings, *, as_json: bool, console: Console
 ) -> int:
     loaded: LoadedDocument | None = None
     config: EngineConfig = settings.engine_config()
     notes = Console(stderr=True) if as_json else console
-    engine = await Engine.open(config)
+    engine = await open_engine(config)
     try:
         spec, loaded = load(path, params)
         submitted = await engine.submit(spec, single_call=loaded.single_call)
@@ -147,7 +253,7 @@ async def validate_file(
     path: Path, params: dict[str, str], settings: Settings, console: Console
 ) -> int:
     loaded: LoadedDocument | None = None
-    engine = await Engine.open(replace(settings.engine_config()))
+    engine = await open_engine(settings.engine_config(), check_targets=False)
     try:
         spec, loaded = load(path, params)
         validated = await engine.validate(spec, single_call=loaded.single_call)

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from api.cli_local import run_workflow
-from api.settings import Settings
+from api.cli_local import load_settings, run_workflow
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -45,7 +44,7 @@ def run_demo(workflow: Path, port: int, console: Console) -> int:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(f"{base}/healthz", proc)
         console.print(f"demo API on {base}; running {workflow}")
-        settings = Settings(allow_private_networks=True)
+        settings = load_settings(allow_private_networks=True)
         import asyncio
 
         return asyncio.run(

@@ -2,8 +2,9 @@
 worker, db upgrade, demo, and the README's ``uvicorn api.main:app`` quickstart.
 
 In-process commands go through typer's test runner; where a real process matters (a server, a
-worker receiving SIGTERM, the console script's exit code, a fresh working directory) the test
-starts one with :class:`Proc`, always on 127.0.0.1, and waits by polling, never by sleeping.
+worker receiving SIGTERM, ``run`` receiving Ctrl-C, the console script's exit code, a fresh
+working directory) the test starts one with :class:`Proc`, always on 127.0.0.1, and waits by
+polling, never by sleeping.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ SCHEMA_TABLES = {"jobs", "tasks", "attempts", "alembic_version"}
 # --------------------------------------------------------------------------- helpers
 
 
-def invoke(*args: str) -> Result:
-    """Run ``jobqueue ARGS`` in this process; an exception other than the exit fails the test."""
-    result = CliRunner().invoke(app, list(args), prog_name="jobqueue")
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run ``jobqueue ARGS`` in this process; an exception other than the exit fails the test.
+
+    The console is 200 columns wide (``COLUMNS``), so that table rows stay on one line."""
+    result = CliRunner().invoke(
+        app, list(args), prog_name="jobqueue", env={"COLUMNS": "200", **(env or {})}
+    )
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"jobqueue {' '.join(args)} raised:\n{result.output}") from (
             result.exception
@@ -399,11 +404,18 @@ def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: De
 
         canceled = invoke("jobs", "cancel", job_id, "--server", url)
         assert canceled.exit_code == 1, canceled.output
-        assert "409" in canceled.stderr and "already ended" in canceled.stderr
+        assert canceled.stderr.splitlines() == [
+            f"error: conflict: job {job_id} already ended: succeeded (HTTP 409)"
+        ]
 
         retried = invoke("jobs", "retry", job_id, "--server", url)
         assert retried.exit_code == 1, retried.output
-        assert "409" in retried.stderr and "only failed or canceled" in retried.stderr
+        assert retried.stderr.startswith("error: conflict: "), retried.stderr
+        assert "only failed or canceled" in retried.stderr and "{" not in retried.stderr
+
+        missing = invoke("jobs", "show", "j_01JD0000000000000000000000", "--server", url)
+        assert missing.exit_code == 1, missing.output
+        assert missing.stderr.startswith("error: not_found: "), missing.stderr
 
         # an invalid workflow: the server's 422 report, printed with the file's lines
         broken = write(tmp_path / "broken.yaml", BROKEN_DAG)
@@ -513,3 +525,88 @@ def test_db_upgrade_creates_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert tables(db) >= SCHEMA_TABLES
     again = invoke("db", "upgrade")
     assert again.exit_code == 0, again.output
+
+
+# --------------------------------------------------------------------------- settings errors
+
+PG_DOWN = "postgresql+asyncpg://jobqueue:s3cret@127.0.0.1:{port}/jobqueue"
+
+
+@pytest.mark.parametrize(
+    "command", [("run",), ("validate",), ("worker",), ("serve",), ("db", "upgrade")]
+)
+def test_bad_setting_is_one_line_naming_the_variable(
+    cli_env: Path, command: tuple[str, ...]
+) -> None:
+    args = (
+        [*command, str(EXAMPLES / "retry_backoff.yaml")]
+        if command[0] in ("run", "validate")
+        else list(command)
+    )
+
+    result = invoke(*args, env={"JOBQUEUE_CONCURRENCY": "abc"})
+
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: JOBQUEUE_CONCURRENCY: input should be a valid integer (got 'abc')"
+    assert len(lines) == 2 and "default (4)" in lines[1], lines
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [("run",), ("worker",), ("serve",)])
+def test_bad_cidr_in_allowed_hosts(cli_env: Path, command: tuple[str, ...]) -> None:
+    args = [*command, str(closed_port_workflow(cli_env))] if command == ("run",) else list(command)
+
+    result = invoke(*args, env={"JOBQUEUE_ALLOWED_HOSTS": "api.example.org,10.0.0.0/33"})
+
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: JOBQUEUE_ALLOWED_HOSTS: '10.0.0.0/33' is not a valid CIDR", lines
+    assert len(lines) == 2 and lines[1].strip().startswith("fix: "), lines
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [("worker",), ("db", "upgrade"), ("serve",)])
+def test_unreachable_postgresql_names_the_variable(cli_env: Path, command: tuple[str, ...]) -> None:
+    url = PG_DOWN.format(port=free_port())
+
+    result = invoke(*command, env={"JOBQUEUE_DB_URL": url})
+
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "error: JOBQUEUE_DB_URL: cannot open postgresql+asyncpg://jobqueue:***@"
+    ), lines
+    assert "refused" in lines[0].lower() or "connect" in lines[0].lower(), lines
+    assert "fix: start PostgreSQL" in lines[1]
+    assert "s3cret" not in result.output and "Traceback" not in result.output
+
+
+def test_verbose_shows_the_traceback(cli_env: Path) -> None:
+    url = PG_DOWN.format(port=free_port())
+
+    result = invoke("--verbose", "db", "upgrade", env={"JOBQUEUE_DB_URL": url})
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" in result.stderr
+    assert "error: JOBQUEUE_DB_URL: cannot open" in result.stderr
+
+
+@pytest.mark.slow
+def test_bad_setting_in_a_real_process(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [script("jobqueue"), "run", str(EXAMPLES / "retry_backoff.yaml")],
+        env=env_for(None, JOBQUEUE_CONCURRENCY="abc"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2, done
+    assert done.stderr.splitlines()[0] == (
+        "error: JOBQUEUE_CONCURRENCY: input should be a valid integer (got 'abc')"
+    )
+    assert "Traceback" not in done.stderr and done.stdout == ""
