@@ -214,29 +214,51 @@ def worker(
 
 @app.command(
     help=_doc(
-        "Validate and run a workflow locally on the embedded database, with a live task table.",
-        "Exit code 0 only if the job succeeded.",
-        "Example: jobqueue run wf.yaml --param query=dogs",
+        "Validate a workflow file and run it here, with a live task table (no server).",
+        "The job lives in a private SQLite file, removed at the end (JOBQUEUE_DB_URL is not "
+        "used): this process runs only this job, and nothing else (a 'jobqueue serve' in the "
+        "same directory) can take it. --db URL uses that database instead, and shares its "
+        "queue.",
+        "Ctrl-C or SIGTERM cancels the job and interrupts its running calls, then exits with "
+        "130 (143 after SIGTERM); a second Ctrl-C exits at once. Otherwise the exit code is 0 "
+        "only if the job succeeded.",
+        "Targets on 127.0.0.1 (the examples' demo API) need JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true.",
+        "Example: JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true jobqueue run "
+        "examples/workflows/fan_out_fan_in.yaml --param base_url=http://127.0.0.1:8001",
     )
 )
 def run(
     file: FileArg,
     param: ParamOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result document")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="Use this database instead of a private one. It shares that database's "
+            "queue: this run's worker may also take other queued jobs there, and other workers "
+            "may take this job's tasks",
+        ),
+    ] = None,
 ) -> None:
     from api.cli_local import run_workflow
 
     params = _params(param)
     settings = load_settings()
-    code = _run_async(run_workflow(file, params, settings, as_json=as_json, console=console))
+    code = _run_async(
+        run_workflow(file, params, settings, as_json=as_json, console=console, db_url=db)
+    )
     raise typer.Exit(code)
 
 
 @app.command(
     help=_doc(
-        "Report every creation-time problem of a workflow file, with line and column.",
-        "Exit code 1 when invalid.",
-        "Example: jobqueue validate examples/workflows/fan_out_fan_in.yaml",
+        "Report every creation-time problem of a workflow file, at file:line:column; exit "
+        "code 1 if it is invalid.",
+        "Nothing is created or read, so only the InterfaceMasters inline in the file are "
+        "known; the last line says so.",
+        "Example: jobqueue validate examples/workflows/search_enrich_notify.yaml",
     )
 )
 def validate(file: FileArg, param: ParamOpt = None) -> None:
@@ -355,7 +377,8 @@ def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
 
 @app.command(
     help=_doc(
-        "Start the local demo API and run a real multi-task workflow against it, end to end.",
+        "Start the demo API (examples/demo_api) on 127.0.0.1 and run a workflow against it, "
+        "end to end, as run does (live task table, private database).",
         "Private-network targets are allowed for this command only.",
         "Example: jobqueue demo",
     )

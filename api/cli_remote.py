@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from api.cli_local import CliError, load, print_report, task_table
-from engine import JobInvalid, Problem
+from api.cli_local import (
+    CliError,
+    TaskView,
+    load,
+    print_hidden_failures,
+    print_report,
+    print_warnings,
+)
+from engine import JobInvalid, Problem, attach_marks
 from jobqueue_client import (
     ApiError,
     InvalidJob,
@@ -59,22 +67,45 @@ def _report_from_server(exc: InvalidJob) -> JobInvalid:
     return JobInvalid(_problems(exc.errors), _problems(exc.warnings))
 
 
-# --------------------------------------------------------------------------- submit
+# --------------------------------------------------------------------------- submit, validate
 
 
 def submit(
     jq: JobQueue, path: Path, params: dict[str, str], *, wait: bool, console: Console
 ) -> int:
     spec, loaded = load(path, params)
+    server = jq.base_url
     try:
         job = jq.submit(loaded.document)
     except InvalidJob as exc:
         print_report(console, _report_from_server(exc), loaded)
         return 1
-    console.print(f"submitted {job.job_id} ({len(spec.tasks)} task(s)) to {jq.base_url}")
+    marked = attach_marks(_problems(job.warnings), loaded.marks, single_call=loaded.single_call)
+    print_warnings(console, marked, loaded.source)
+    console.print(f"submitted {job.job_id} ({len(spec.tasks)} task(s)) to {server}")
     if not wait:
         return 0
-    result = jq.wait(job.job_id)
-    console.print(task_table(result.raw, f"job {job.job_id}"))
-    console.print(f"job {job.job_id} {result.status}")
-    return 0 if result.succeeded else 1
+    view = TaskView(console, console, live=True)
+    try:
+        result = _follow(jq, job.job_id, view)
+    except KeyboardInterrupt:
+        view.close()
+        console.print(
+            f"stopped following job {job.job_id}; it goes on on the server "
+            f"(cancel it: jobqueue jobs cancel {job.job_id} --server {server})",
+            highlight=False,
+        )
+        return 130
+    view.close()
+    print_hidden_failures(console, result, view.last)
+    console.print(f"job {job.job_id} {result['status']}", highlight=False)
+    return 0 if result["status"] == "succeeded" else 1
+
+
+def _follow(jq: JobQueue, job_id: str, view: TaskView, interval: float = 0.2) -> dict[str, Any]:
+    while True:
+        result = jq.result(job_id)
+        view.update(result.raw)
+        if result.ended:
+            return result.raw
+        time.sleep(interval)

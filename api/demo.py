@@ -1,4 +1,5 @@
-"""``jobqueue demo``: start the local demo API in its own process, run a workflow against it."""
+"""``jobqueue demo``: start the local demo API in its own process, run a workflow against it
+(on a private database, as ``jobqueue run`` does)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def run_demo(workflow: Path, port: int, console: Console) -> int:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches only this process, which cancels the job first
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -9,19 +9,28 @@ polling, never by sleeping.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import re
 import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from api.cli_local import task_table
+from engine import Engine
+from tests.integration.target_server import TargetServer
+from tests.support.config import make_config
 from tests.support.demo_server import DemoServer
 from tests.support.processes import (
     ROOT,
@@ -367,6 +376,15 @@ def test_jobs_command_against_no_server_is_a_message(tmp_path: Path) -> None:
     assert "cannot reach" in result.stderr
 
 
+def table_row(output: str, first_cell: str) -> list[str]:
+    """The cells of the table row whose first cell is ``first_cell`` (split on 2+ spaces)."""
+    for line in output.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in:\n{output}")
+
+
 @pytest.mark.slow
 def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: DemoServer) -> None:
     with Server(tmp_path, tmp_path / "server.db") as server:
@@ -385,6 +403,8 @@ def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: De
         assert found, submitted.stdout
         job_id = found.group(1)
         assert f"job {job_id} succeeded" in submitted.stdout
+        assert "5 of 5 done" in submitted.stdout  # the task table's title
+        assert table_row(submitted.stdout, "aggregate")[1] == "succeeded"
 
         listed = invoke("jobs", "list", "--server", url)
         assert listed.exit_code == 0, listed.output
@@ -527,6 +547,268 @@ def test_db_upgrade_creates_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert again.exit_code == 0, again.output
 
 
+# --------------------------------------------------------------------------- validate: no database
+
+
+def test_validate_creates_no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No JOBQUEUE_DB_URL, an empty working directory: validate must not create ./data."""
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+
+    result = invoke("validate", str(EXAMPLES / "search_enrich_notify.yaml"))
+
+    assert result.exit_code == 0, result.output
+    assert "checked locally (InterfaceMasters: only those inline in the file)" in result.stdout
+    assert list(workdir.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- run: its own database
+
+
+def _leftover_job(cwd: Path, url: str) -> str:
+    """A queued job in ./data/jobqueue.db of ``cwd`` (the default database), with no worker."""
+
+    async def submit() -> str:
+        from engine import load_workflow_file
+
+        path = write(cwd / "leftover.yaml", f"name: leftover\nurl: {url}\nmax_attempts: 1\n")
+        spec, loaded = load_workflow_file(path)
+        engine = await Engine.open(make_config(f"sqlite+aiosqlite:///{cwd / 'data/jobqueue.db'}"))
+        try:
+            return (await engine.submit(spec, single_call=loaded.single_call)).job_id
+        finally:
+            await engine.close()
+
+    return asyncio.run(submit())
+
+
+def job_rows(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT id, status FROM jobs").fetchall())
+
+
+def test_run_does_not_run_or_join_the_default_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target_server: TargetServer
+) -> None:
+    """A leftover queued job in ./data/jobqueue.db is not executed by ``jobqueue run``, and the
+    run's own job does not go there (so a ``jobqueue serve`` here could not take it)."""
+    leftover = _leftover_job(tmp_path, target_server.url("/leftover"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOBQUEUE_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("JOBQUEUE_POLL_INTERVAL", "0.05")
+    mine = write(tmp_path / "mine.yaml", f"name: mine\nurl: {target_server.url('/json')}\n")
+
+    result = invoke("run", str(mine))
+
+    assert result.exit_code == 0, result.output
+    assert [r.path for r in target_server.requests] == ["/json"]
+    assert job_rows(tmp_path / "data" / "jobqueue.db") == {leftover: "queued"}
+
+
+def test_run_with_db_uses_that_database(cli_env: Path, target_server: TargetServer) -> None:
+    db = cli_env / "kept.db"
+    mine = write(cli_env / "mine.yaml", f"name: mine\nurl: {target_server.url('/json')}\n")
+
+    result = invoke("run", str(mine), "--db", f"sqlite+aiosqlite:///{db}", "--json")
+
+    assert result.exit_code == 0, result.output
+    job_id = json.loads(result.stdout)["job_id"]
+    assert job_rows(db) == {job_id: "succeeded"}
+    assert "shared" in result.stderr
+
+
+# --------------------------------------------------------------------------- run: Ctrl-C, SIGTERM
+
+
+def slow_workflow(tmp_path: Path, target: TargetServer) -> Path:
+    """``nap`` calls /slow for 30 s; ``after`` waits for it."""
+    return write(
+        tmp_path / "slow.yaml",
+        f"""\
+name: cli-slow
+tasks:
+  - name: nap
+    url: {target.url("/slow?seconds=30")}
+    timeout_sec: 60
+    max_attempts: 1
+  - name: after
+    url: {target.url("/json")}
+    depends_on: [nap]
+""",
+    )
+
+
+def _slow_call_in_flight(target: TargetServer) -> bool:
+    return any(r.path == "/slow" and r.outcome == "running" for r in target.requests)
+
+
+def _exit_code(proc: Proc, timeout: float) -> int:
+    try:
+        return proc.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"jobqueue run did not exit within {timeout} s:\n{proc.output()}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "code", "name"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")]
+)
+def test_interrupted_run_cancels_its_job_and_its_call(
+    tmp_path: Path, target_server: TargetServer, sig: signal.Signals, code: int, name: str
+) -> None:
+    db = tmp_path / "run.db"
+    env = env_for(None, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true")
+    args = [script("jobqueue"), "run", str(slow_workflow(tmp_path, target_server))]
+    args += ["--db", f"sqlite+aiosqlite:///{db}"]
+    with Proc(args, env=env, log=tmp_path / "run.log") as proc:
+        poll(lambda: _slow_call_in_flight(target_server), timeout=30, what="the slow call")
+        sent = time.monotonic()
+        proc.popen.send_signal(sig)
+        assert _exit_code(proc, timeout=10) == code, proc.output()
+        assert time.monotonic() - sent < 5, proc.output()
+        output = proc.output()
+
+    assert f"{name}: canceling job" in output, output
+    assert re.search(rf"job {JOB_ID.pattern} canceled$", output, re.MULTILINE), output
+    assert "Traceback" not in output
+    assert list(job_rows(db).values()) == ["canceled"]
+    with sqlite3.connect(db) as conn:
+        tasks = dict(conn.execute("SELECT name, status FROM tasks").fetchall())
+    assert tasks == {"nap": "canceled", "after": "canceled"}
+    # the call itself was interrupted: the target saw the client go away
+    poll(
+        lambda: all(r.outcome == "cancelled" for r in target_server.requests if r.path == "/slow"),
+        timeout=5,
+        what="the slow call interrupted",
+    )
+
+
+@pytest.mark.slow
+def test_interrupted_run_on_its_private_database_leaves_nothing(
+    tmp_path: Path, target_server: TargetServer
+) -> None:
+    """Without --db: a temporary SQLite file (under TMPDIR), removed at the end, even after
+    Ctrl-C; nothing in the working directory."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = env_for(None, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true", TMPDIR=str(temp))
+    args = [script("jobqueue"), "run", str(slow_workflow(tmp_path, target_server)), "--json"]
+    with Proc(args, env=env, log=tmp_path / "run.log", cwd=workdir) as proc:
+        poll(lambda: _slow_call_in_flight(target_server), timeout=30, what="the slow call")
+        (private,) = temp.glob("jobqueue-run-*/run.db")
+        assert list(job_rows(private).values()) == ["running"]
+        proc.popen.send_signal(signal.SIGINT)
+        assert _exit_code(proc, timeout=10) == 130, proc.output()
+        output = proc.output()
+
+    document = json.loads(output[output.index("{") :])
+    assert document["status"] == "canceled", output
+    assert document["tasks"]["nap"]["status"] == "canceled"
+    assert list(temp.iterdir()) == []
+    assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_exits_at_once(tmp_path: Path, target_server: TargetServer) -> None:
+    """The first Ctrl-C's cancel cannot commit (another connection holds the write lock), so
+    the run waits; a second Ctrl-C leaves at once and says what it may leave behind."""
+    db = tmp_path / "run.db"
+    env = env_for(None, JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true")
+    args = [script("jobqueue"), "run", str(slow_workflow(tmp_path, target_server))]
+    args += ["--db", f"sqlite+aiosqlite:///{db}"]
+    with Proc(args, env=env, log=tmp_path / "run.log") as proc:
+        poll(lambda: _slow_call_in_flight(target_server), timeout=30, what="the slow call")
+        lock = sqlite3.connect(db, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            proc.popen.send_signal(signal.SIGINT)
+            poll(lambda: "canceling job" in proc.output(), timeout=10, what="the first Ctrl-C")
+            assert proc.popen.poll() is None, proc.output()  # still waiting for the lock
+            sent = time.monotonic()
+            proc.popen.send_signal(signal.SIGINT)
+            assert _exit_code(proc, timeout=5) == 130, proc.output()
+            assert time.monotonic() - sent < 3
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        output = proc.output()
+
+    assert "interrupted again: exiting now" in output, output
+    assert "may not be canceled yet: jobqueue jobs cancel" in output, output
+
+
+# --------------------------------------------------------------------------- the live task table
+
+
+def test_task_table_wraps_the_error_and_keeps_the_fix_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Loopback is refused without JOBQUEUE_ALLOW_PRIVATE_NETWORKS: the message names the fix;
+    in an 80-column table it wraps over several lines and nothing of it is lost."""
+    monkeypatch.setenv("JOBQUEUE_POLL_INTERVAL", "0.05")
+    path = write(tmp_path / "blocked.yaml", "name: blocked\nurl: http://127.0.0.1:9/x\n")
+
+    result = invoke("run", str(path), env={"COLUMNS": "80"})
+
+    assert result.exit_code == 1, result.output
+    hint = "(set JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true or list the CIDR in allowed_hosts)"
+    assert "".join(hint.split()) in "".join(result.stdout.split()), result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "1 of 1 done" in result.stdout
+
+
+def _result(statuses: list[str]) -> dict[str, Any]:
+    return {
+        "job_id": "j_01JD0000000000000000000000",
+        "status": "running",
+        "tasks": {
+            f"task_{i:03d}": {
+                "status": status,
+                "attempts": 1,
+                "response_status": None,
+                "duration_ms": None,
+                "error": {"type": "x", "message": "it broke"} if status == "failed" else None,
+            }
+            for i, status in enumerate(statuses)
+        },
+    }
+
+
+def test_task_table_summarises_the_rows_that_do_not_fit() -> None:
+    statuses = ["succeeded"] * 40 + ["running"] * 3 + ["failed"] * 2 + ["pending"] * 15
+    screen = Console(file=io.StringIO(), force_terminal=True, width=100, height=24)
+
+    screen.print(task_table(_result(statuses), screen))
+    text = screen.file.getvalue()  # type: ignore[attr-defined]
+
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
+    assert len(lines) <= 24, text
+    assert lines[0].rstrip().endswith("running, 42 of 60 done")
+    shown = [line.split()[0] for line in lines if line.strip().startswith("task_")]
+    hidden = len(statuses) - len(shown)
+    assert hidden > 0
+    rows = {name: statuses[int(name[5:])] for name in shown}
+    # running and failed tasks are never the ones hidden
+    assert sorted(rows.values()).count("running") == 3 and list(rows.values()).count("failed") == 2
+    counts = {s: statuses.count(s) - list(rows.values()).count(s) for s in set(statuses)}
+    expected = ", ".join(f"{counts[s]} {s}" for s in ("pending", "succeeded") if counts[s])
+    assert f"{hidden} more task(s) not shown: {expected}" in " ".join(lines), text
+
+
+def test_task_table_off_a_terminal_shows_every_row() -> None:
+    statuses = ["succeeded"] * 60
+    piped = Console(file=io.StringIO(), width=100, height=24)
+
+    piped.print(task_table(_result(statuses), piped))
+
+    text = piped.file.getvalue()  # type: ignore[attr-defined]
+    assert text.count("task_") == 60
+    assert "not shown" not in text
+
+
 # --------------------------------------------------------------------------- settings errors
 
 PG_DOWN = "postgresql+asyncpg://jobqueue:s3cret@127.0.0.1:{port}/jobqueue"
@@ -591,6 +873,16 @@ def test_verbose_shows_the_traceback(cli_env: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" in result.stderr
     assert "error: JOBQUEUE_DB_URL: cannot open" in result.stderr
+
+
+def test_run_with_an_unusable_db_option(cli_env: Path) -> None:
+    result = invoke("run", str(closed_port_workflow(cli_env)), "--db", "nonsense")
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --db: cannot open nonsense: ArgumentError"), (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.slow
