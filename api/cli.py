@@ -256,15 +256,33 @@ def run(
     help=_doc(
         "Report every creation-time problem of a workflow file, at file:line:column; exit "
         "code 1 if it is invalid.",
-        "Nothing is created or read, so only the InterfaceMasters inline in the file are "
-        "known; the last line says so.",
+        "Locally nothing is created or read, so only the InterfaceMasters inline in the file "
+        "are known; --server URL checks against that server, with its stored InterfaceMasters. "
+        "The last line says which.",
         "Example: jobqueue validate examples/workflows/search_enrich_notify.yaml",
     )
 )
-def validate(file: FileArg, param: ParamOpt = None) -> None:
+def validate(
+    file: FileArg,
+    param: ParamOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            "-s",
+            metavar="URL",
+            help="Check against this server (its stored InterfaceMasters) instead of locally",
+        ),
+    ] = None,
+) -> None:
+    params = _params(param)
+    if server is not None:
+        from api import cli_remote
+
+        with _server(server) as jq:
+            raise typer.Exit(cli_remote.validate(jq, file, params, console))
     from api.cli_local import validate_file
 
-    params = _params(param)
     raise typer.Exit(_run_async(validate_file(file, params, load_settings(), console)))
 
 

@@ -602,6 +602,12 @@ async def validate_file(
         except JobInvalid as exc:
             print_report(console, exc, loaded)
             console.print(LOCAL_SOURCE, highlight=False)
+            if any(p.code == "unknown_interface" for p in exc.errors):
+                console.print(
+                    "  an InterfaceMaster stored on a server is known only there: "
+                    "jobqueue validate FILE --server URL",
+                    highlight=False,
+                )
             return 1
         finally:
             await engine.close()

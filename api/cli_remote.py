@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from api.cli_local import (
     CliError,
@@ -25,6 +26,10 @@ from jobqueue_client import (
     JobQueueClientError,
     TransportError,
 )
+
+
+def server_source(server: str) -> str:
+    return f"checked against server {server}"
 
 
 def describe(exc: Exception) -> str:
@@ -109,3 +114,28 @@ def _follow(jq: JobQueue, job_id: str, view: TaskView, interval: float = 0.2) ->
         if result.ended:
             return result.raw
         time.sleep(interval)
+
+
+def validate(jq: JobQueue, path: Path, params: dict[str, str], console: Console) -> int:
+    """Validate against a server: its InterfaceMasters, its limits; problems at file lines."""
+    server = jq.base_url
+    try:
+        spec, loaded = load(path, params)
+    except JobInvalid as exc:
+        print_report(console, exc, None, str(path))
+        return 1
+    try:
+        answer = jq.validate(loaded.document)
+    except InvalidJob as exc:
+        print_report(console, _report_from_server(exc), loaded)
+        console.print(server_source(server), highlight=False)
+        return 1
+    marked = attach_marks(_problems(answer.warnings), loaded.marks, single_call=loaded.single_call)
+    print_warnings(console, marked, loaded.source)
+    console.print(
+        f"[green]valid[/green] {escape(str(path))} ({len(spec.tasks)} task(s)); "
+        f"{server_source(server)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0

@@ -445,6 +445,65 @@ def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: De
         assert f"{broken}:{line}:{column}: unknown_dependency" in rejected.stdout
 
 
+INTERFACE = {
+    "name": "CliSearchResult",
+    "output_schema": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array"}},
+    },
+}
+
+USES_A_STORED_INTERFACE = """\
+name: uses-stored
+params:
+  base_url: http://127.0.0.1:9
+tasks:
+  - name: search
+    url: "{{ params.base_url }}/search"
+    interface: CliSearchResult
+  - name: enrich
+    method: POST
+    url: "{{ params.base_url }}/enrich"
+    body:
+      ids: "{{ tasks.search.output.resultz }}"
+"""
+
+
+@pytest.mark.slow
+def test_validate_against_a_server_uses_its_interface_masters(tmp_path: Path) -> None:
+    path = write(tmp_path / "stored.yaml", USES_A_STORED_INTERFACE)
+    with Server(tmp_path, tmp_path / "server.db") as server:
+        url = server.url
+        stored = httpx.post(f"{url}/api/v1/interface-masters", json=INTERFACE, timeout=10)
+        assert stored.status_code == 201, stored.text
+
+        local = invoke("validate", str(path))
+        assert local.exit_code == 1, local.output
+        line, column = position(USES_A_STORED_INTERFACE, "interface: CliSearchResult", "Cli")
+        assert f"{path}:{line}:{column}: unknown_interface" in local.stdout, local.stdout
+        assert "checked locally (InterfaceMasters: only those inline in the file)" in local.stdout
+        assert "--server URL" in local.stdout
+
+        remote = invoke("validate", str(path), "--server", url)
+        assert remote.exit_code == 1, remote.output
+        line, column = position(USES_A_STORED_INTERFACE, "resultz", '"')
+        assert re.search(
+            rf"^error {re.escape(str(path))}:{line}:{column}: unknown_output_path \[task enrich\]",
+            remote.stdout,
+            re.MULTILINE,
+        ), remote.stdout
+        assert "unknown_interface" not in remote.stdout
+        assert remote.stdout.rstrip().endswith(f"checked against server {url}"), remote.stdout
+
+        fixed = write(
+            tmp_path / "fixed.yaml", USES_A_STORED_INTERFACE.replace("resultz", "results")
+        )
+        valid = invoke("validate", str(fixed), "--server", url)
+        assert valid.exit_code == 0, valid.output
+        assert f"valid {fixed} (2 task(s)); checked against server {url}" in valid.stdout
+
+
 @pytest.mark.slow
 def test_worker_process_runs_jobs_and_stops_on_sigterm(tmp_path: Path, demo: DemoServer) -> None:
     db = tmp_path / "shared.db"
