@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
-from engine import JobInvalid
+from engine import JobInvalid, JobStatus
 from jobqueue_client import JobQueue, JobQueueClientError
 
 console = Console(stderr=False)
@@ -109,6 +110,7 @@ ParamOpt = Annotated[
 ServerOpt = Annotated[
     str, typer.Option("--server", "-s", envvar="JOBQUEUE_SERVER", help="Base URL of the server")
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON document")]
 FileArg = Annotated[
     Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False, readable=True)
 ]
@@ -339,23 +341,62 @@ def _print_json(data: Any) -> None:
 
 @jobs_app.command(
     "list",
-    help=_doc("List jobs, newest first, as JSON.", "Example: jobqueue jobs list --status failed"),
+    help=_doc(
+        "List jobs, newest first, a page at a time; the line under the table gives the "
+        "command for the next page. --json prints the server's document.",
+        "Example: jobqueue jobs list --status failed --tag nightly --limit 50",
+    ),
 )
 def jobs_list(
     server: ServerOpt = DEFAULT_SERVER,
-    status: Annotated[str | None, typer.Option(help="Filter by status")] = None,
-    limit: Annotated[int, typer.Option(help="How many")] = 20,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only jobs with this tag")] = None,
+    name: Annotated[str | None, typer.Option(help="Only jobs with this name")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Jobs per page")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="Where the page starts: the 'next page' hint's cursor")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
+    from api.cli_remote import jobs_table, next_page_hint
+
+    given = {"status": status.value if status else None, "tag": tag, "name": name}
+    filters: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     with _server(server) as jq:
-        _print_json(jq.list(limit=limit, status=status).raw)
+        page = jq.list(limit=limit, cursor=cursor, **filters)
+    if as_json:
+        _print_json(page.raw)
+        return
+    args = [f"--{k} {shlex.quote(v)}" for k, v in filters.items()]
+    if server != DEFAULT_SERVER:
+        args.insert(0, f"--server {shlex.quote(server)}")
+    if limit != 20:
+        args.append(f"--limit {limit}")
+    if not page.items:
+        console.print("no jobs" + (f" ({' '.join(args)})" if args else ""), highlight=False)
+        return
+    console.print(jobs_table(page, console.width))
+    if page.next_cursor:
+        console.print(next_page_hint(page.next_cursor, args), highlight=False, soft_wrap=True)
 
 
 @jobs_app.command(
-    "show", help=_doc("Job detail with its tasks, as JSON.", "Example: jobqueue jobs show j_01J...")
+    "show",
+    help=_doc(
+        "A job (status, times, how many tasks are done) and a table of its tasks. --json "
+        "prints the server's document.",
+        "Example: jobqueue jobs show j_01JD...",
+    ),
 )
-def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
+def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    from api.cli_remote import job_view
+
     with _server(server) as jq:
-        _print_json(jq.get(job_id).raw)
+        detail = jq.get(job_id)
+    if as_json:
+        _print_json(detail.raw)
+        return
+    console.print(job_view(detail, console.width))
 
 
 @jobs_app.command(
@@ -370,27 +411,35 @@ def jobs_result(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
         _print_json(jq.result(job_id).raw)
 
 
+def _control(server: str, as_json: bool, action: Callable[[JobQueue], Any], done: str) -> None:
+    with _server(server) as jq:
+        job = action(jq)
+    if as_json:
+        _print_json(job.raw)
+    else:
+        console.print(f"{done} job {job.job_id} (status now {job.status})", highlight=False)
+
+
 @jobs_app.command(
     "cancel",
     help=_doc(
-        "Cancel a job; running calls are interrupted.", "Example: jobqueue jobs cancel j_01J..."
+        "Cancel a job that has not ended; its running calls are interrupted.",
+        "Example: jobqueue jobs cancel j_01JD...",
     ),
 )
-def jobs_cancel(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    with _server(server) as jq:
-        _print_json(jq.cancel(job_id).raw)
+def jobs_cancel(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    _control(server, as_json, lambda jq: jq.cancel(job_id), "canceled")
 
 
 @jobs_app.command(
     "retry",
     help=_doc(
-        "Re-run the failed/skipped/canceled tasks of a job.",
-        "Example: jobqueue jobs retry j_01J...",
+        "Run the failed, skipped and canceled tasks of a failed or canceled job again.",
+        "Example: jobqueue jobs retry j_01JD...",
     ),
 )
-def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    with _server(server) as jq:
-        _print_json(jq.retry(job_id).raw)
+def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    _control(server, as_json, lambda jq: jq.retry(job_id), "retried")
 
 
 @app.command(

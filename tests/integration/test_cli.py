@@ -408,11 +408,26 @@ def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: De
 
         listed = invoke("jobs", "list", "--server", url)
         assert listed.exit_code == 0, listed.output
-        assert job_id in [item["job_id"] for item in json.loads(listed.stdout)["items"]]
+        assert table_row(listed.stdout, "id") == [
+            "id",
+            "name",
+            "status",
+            "tasks",
+            "created",
+            "finished",
+        ]
+        assert table_row(listed.stdout, job_id)[1:4] == ["fan-out-fan-in", "succeeded", "5"]
+        listed_json = invoke("jobs", "list", "--server", url, "--json")
+        assert job_id in [item["job_id"] for item in json.loads(listed_json.stdout)["items"]]
 
         shown = invoke("jobs", "show", job_id, "--server", url)
         assert shown.exit_code == 0, shown.output
-        detail = json.loads(shown.stdout)
+        assert table_row(shown.stdout, "job") == ["job", job_id]
+        assert table_row(shown.stdout, "status") == ["status", "succeeded, 5 of 5 done"]
+        assert table_row(shown.stdout, "aggregate")[1:3] == ["succeeded", "1/2"]
+        assert "POST {{ params.base_url }}/aggregate" in shown.stdout
+        assert "warnings  6 unchecked_reference (--json lists them)" in shown.stdout
+        detail = json.loads(invoke("jobs", "show", job_id, "--server", url, "--json").stdout)
         assert detail["job_id"] == job_id and detail["status"] == "succeeded"
         assert len(detail["tasks"]) == 5
 
@@ -443,6 +458,65 @@ def test_submit_wait_and_jobs_commands_against_a_server(tmp_path: Path, demo: De
         assert rejected.exit_code == 1, rejected.output
         line, column = position(BROKEN_DAG, "ghost", "ghost")
         assert f"{broken}:{line}:{column}: unknown_dependency" in rejected.stdout
+
+
+def _submit(url: str, document: dict[str, Any]) -> str:
+    created = httpx.post(f"{url}/api/v1/jobs", json=document, timeout=10)
+    assert created.status_code == 201, created.text
+    job_id: str = created.json()["job_id"]
+    return job_id
+
+
+@pytest.mark.slow
+def test_jobs_list_pages_and_filters(tmp_path: Path, demo: DemoServer) -> None:
+    with Server(tmp_path, tmp_path / "server.db") as server:
+        url = server.url
+        ok = [
+            _submit(url, {"name": f"ok-{i}", "url": demo.url("/search?q=x"), "tags": ["good"]})
+            for i in range(3)
+        ]
+        bad = _submit(
+            url,
+            {"name": "bad", "url": "http://127.0.0.1:9/x", "max_attempts": 1, "tags": ["bad"]},
+        )
+
+        def all_ended() -> bool:
+            items = httpx.get(f"{url}/api/v1/jobs", timeout=10).json()["items"]
+            return all(i["status"] in ("succeeded", "failed") for i in items)
+
+        poll(all_ended, timeout=30, what="the four jobs ending")
+
+        first = invoke("jobs", "list", "--server", url, "--limit", "2")
+        assert first.exit_code == 0, first.output
+        found = re.search(r"^next page: jobqueue jobs list (.*)$", first.stdout, re.MULTILINE)
+        assert found, first.stdout
+        shown_first = JOB_ID.findall(first.stdout.split("next page")[0])
+        assert shown_first == [bad, ok[2]]  # newest first
+        args = found.group(1).split()
+        assert args[:4] == ["--server", url, "--limit", "2"], args
+        second = invoke("jobs", "list", *args)
+        assert second.exit_code == 0, second.output
+        assert JOB_ID.findall(second.stdout) == [ok[1], ok[0]]
+        assert "next page" not in second.stdout
+
+        failed = invoke("jobs", "list", "--server", url, "--status", "failed")
+        assert JOB_ID.findall(failed.stdout) == [bad], failed.output
+        assert table_row(failed.stdout, bad)[1:4] == ["bad", "failed", "1"]
+        tagged = invoke("jobs", "list", "--server", url, "--tag", "good")
+        assert JOB_ID.findall(tagged.stdout) == ok[::-1], tagged.output
+        named = invoke("jobs", "list", "--server", url, "--name", "ok-1")
+        assert JOB_ID.findall(named.stdout) == [ok[1]], named.output
+        paged = invoke("jobs", "list", "--server", url, "--tag", "good", "--limit", "1")
+        assert "--tag good --limit 1 --cursor" in paged.stdout, paged.output
+        nothing = invoke("jobs", "list", "--server", url, "--status", "canceled")
+        assert nothing.exit_code == 0 and nothing.stdout.startswith("no jobs"), nothing.output
+
+        wrong = invoke("jobs", "list", "--server", url, "--status", "done")
+        assert wrong.exit_code == 2, wrong.output  # a usage error, with the choices
+        assert "queued" in wrong.output and "canceled" in wrong.output
+        bad_cursor = invoke("jobs", "list", "--server", url, "--cursor", "nonsense")
+        assert bad_cursor.exit_code == 1, bad_cursor.output
+        assert bad_cursor.stderr.startswith("error: invalid_request: "), bad_cursor.stderr
 
 
 INTERFACE = {
