@@ -197,6 +197,7 @@ def worker(
 ) -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per migration plugin
 
     async def main() -> None:
         engine = await open_engine(settings.engine_config())

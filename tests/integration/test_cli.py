@@ -1019,10 +1019,34 @@ def test_run_with_an_unusable_db_option(cli_env: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bad_setting_in_a_real_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "settings", "first_line"),
+    [
+        (
+            ["run", str(EXAMPLES / "retry_backoff.yaml")],
+            {"JOBQUEUE_CONCURRENCY": "abc"},
+            "error: JOBQUEUE_CONCURRENCY: input should be a valid integer (got 'abc')",
+        ),
+        (
+            ["worker"],
+            {"JOBQUEUE_ALLOWED_HOSTS": "10.0.0.0/33"},
+            "error: JOBQUEUE_ALLOWED_HOSTS: '10.0.0.0/33' is not a valid CIDR",
+        ),
+        (
+            ["worker"],
+            {"JOBQUEUE_DB_URL": PG_DOWN.format(port=free_port())},
+            "error: JOBQUEUE_DB_URL: cannot open postgresql+asyncpg://jobqueue:***@",
+        ),
+    ],
+    ids=["concurrency", "allowed-hosts", "postgresql"],
+)
+def test_bad_setting_in_a_real_process(
+    tmp_path: Path, args: list[str], settings: dict[str, str], first_line: str
+) -> None:
+    """Exactly two lines on stderr (the error, the fix), nothing on stdout, exit code 2."""
     done = subprocess.run(
-        [script("jobqueue"), "run", str(EXAMPLES / "retry_backoff.yaml")],
-        env=env_for(None, JOBQUEUE_CONCURRENCY="abc"),
+        [script("jobqueue"), *args],
+        env=env_for(None, **settings),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -1031,7 +1055,7 @@ def test_bad_setting_in_a_real_process(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 2, done
-    assert done.stderr.splitlines()[0] == (
-        "error: JOBQUEUE_CONCURRENCY: input should be a valid integer (got 'abc')"
-    )
-    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(first_line), done.stderr
+    assert len(lines) == 2 and lines[1].startswith("  fix: "), done.stderr
+    assert done.stdout == ""
