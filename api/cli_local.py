@@ -160,7 +160,7 @@ def _visible_rows(
     for i in by_rank:
         lines = 1 + len(_error_text(tasks[names[i]])) // error_width
         if lines > budget:
-            break
+            continue  # too tall for what is left: counted in the caption, printed at the end
         budget -= lines
         chosen.add(i)
     shown = [names[i] for i in sorted(chosen)]
@@ -447,8 +447,9 @@ def _leave_now(directory: Path | None, state: RunState) -> Callable[[int], None]
             notes.print(f"\ninterrupted again: exiting now{what}", highlight=False, soft_wrap=True)
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(code)
 
     return leave

@@ -931,6 +931,18 @@ def test_task_table_summarises_the_rows_that_do_not_fit() -> None:
     assert f"{hidden} more task(s) not shown: {expected}" in " ".join(lines), text
 
 
+def test_task_table_row_too_tall_for_the_screen_does_not_hide_the_others() -> None:
+    result = _result(["failed"] + ["succeeded"] * 10)
+    result["tasks"]["task_000"]["error"]["message"] = "word " * 2000
+    screen = Console(file=io.StringIO(), force_terminal=True, width=100, height=24)
+
+    screen.print(task_table(result, screen))
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.file.getvalue())  # type: ignore[attr-defined]
+    assert text.count("succeeded") == 10, text
+    assert "1 more task(s) not shown: 1 failed" in text, text
+
+
 def test_task_table_off_a_terminal_shows_every_row() -> None:
     statuses = ["succeeded"] * 60
     piped = Console(file=io.StringIO(), width=100, height=24)
