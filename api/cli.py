@@ -1,38 +1,107 @@
-"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, demo."""
+"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, demo.
+
+Every failure a user can fix is printed as ``error: ...`` lines (with the fix) and an exit code:
+1 for a job or an answer that says no (invalid, failed, 404, 409), 2 for a bad setting, an
+unreachable database or server, or a usage error, 130 after Ctrl-C. ``--verbose`` adds the
+traceback. Heavy imports (the engine's store, uvicorn, the app) happen in the commands that
+need them, so ``--help`` and the server commands start quickly.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shlex
 import signal
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
-from api import cli_local, cli_remote
+from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.logs import configure_logging
-from api.settings import Settings
-from engine import Engine, JobInvalid
-from jobqueue_client import ApiError, JobQueue, JobQueueClientError
-
-app = typer.Typer(
-    help="JobQueue: HTTP API calls as persisted, monitored jobs (validated DAGs of HTTP tasks).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    epilog="Example: jobqueue run examples/workflows/fan_out_fan_in.yaml "
-    "--param base_url=http://127.0.0.1:8001",
-)
-db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Inspect and control jobs on a running server.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(jobs_app, name="jobs")
+from engine import JobInvalid, JobStatus
+from jobqueue_client import JobQueue, JobQueueClientError
 
 console = Console(stderr=False)
 err = Console(stderr=True)
+#: set by the ``--verbose`` option on every invocation
+_options = {"verbose": False}
+
+
+class _Commands(TyperGroup):
+    """The command group: turns what a command raises into error lines and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors click)
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # exit codes and usage errors
+            raise
+        except BrokenPipeError:  # the reader went away (| head): click leaves quietly
+            raise
+        except CliError as exc:
+            _fail(exc, exc)
+
+        except KeyboardInterrupt as exc:
+            _fail(CliError("interrupted", code=130), exc)
+        except Exception as exc:
+            _fail(
+                CliError(
+                    f"{type(exc).__name__}: {exc}",
+                    "unexpected: run again with --verbose for the traceback, and report it",
+                    code=1,
+                ),
+                exc,
+            )
+
+
+def _fail(error: CliError, exc: BaseException) -> None:
+    if _options["verbose"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    print_error(err, error)
+    raise typer.Exit(error.code) from None
+
+
+def _doc(*paragraphs: str) -> str:
+    """A command's --help text: paragraphs, the last one an example."""
+    return "\n\n".join(paragraphs)
+
+
+app = typer.Typer(
+    cls=_Commands,
+    help="JobQueue: HTTP API calls as persisted, monitored jobs (validated DAGs of HTTP tasks).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    epilog="Example: jobqueue demo; then, with the demo API on 127.0.0.1:8001: "
+    "JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true jobqueue run examples/workflows/fan_out_fan_in.yaml",
+)
+db_app = typer.Typer(
+    help="Database schema management.", epilog="Example: jobqueue db upgrade", no_args_is_help=True
+)
+jobs_app = typer.Typer(
+    help="Inspect and control jobs on a running server (--server URL or JOBQUEUE_SERVER).",
+    epilog="Example: jobqueue jobs list --server http://127.0.0.1:8000",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the traceback of an error")
+    ] = False,
+) -> None:
+    _options["verbose"] = verbose
+
 
 ParamOpt = Annotated[
     list[str] | None,
@@ -40,6 +109,10 @@ ParamOpt = Annotated[
 ]
 ServerOpt = Annotated[
     str, typer.Option("--server", "-s", envvar="JOBQUEUE_SERVER", help="Base URL of the server")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON document")]
+FileArg = Annotated[
+    Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False, readable=True)
 ]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
@@ -63,20 +136,43 @@ def _run_async(coro: Any) -> Any:
         return asyncio.run(coro)
 
 
-@app.command()
+@contextlib.contextmanager
+def _server(server: str) -> Iterator[JobQueue]:
+    """A client of ``server``; its errors become ``error: <code>: <message>`` lines."""
+    from api.cli_remote import client_error
+
+    try:
+        with JobQueue(server) as jq:
+            yield jq
+    except JobQueueClientError as exc:
+        raise client_error(exc, server) from exc
+
+
+@app.command(
+    help=_doc(
+        "Start the REST API and, unless JOBQUEUE_EMBEDDED_WORKER=false, a worker in it.",
+        "Settings are JOBQUEUE_* variables (docs/operations.md#settings). Tasks may call "
+        "loopback and private addresses (the demo API on 127.0.0.1) only with "
+        "JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true.",
+        "Example: JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true jobqueue serve --port 8000",
+    )
+)
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
 ) -> None:
-    """Start the REST API (and, unless JOBQUEUE_EMBEDDED_WORKER=false, a worker in it).
+    settings = load_settings()
 
-    Example: jobqueue serve --port 8000
-    """
+    async def check() -> None:  # the settings and the database, before uvicorn starts
+        engine = await open_engine(settings.engine_config())
+        await engine.close()
+
+    _run_async(check())
+
     import uvicorn
 
     from api.main import create_app
 
-    settings = Settings()
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -87,20 +183,23 @@ def serve(
     )
 
 
-@app.command()
+@app.command(
+    help=_doc(
+        "Run a worker only: it takes tasks from JOBQUEUE_DB_URL, which several workers and "
+        "servers can share.",
+        "SIGTERM or Ctrl-C stops claiming, lets running calls finish for "
+        "JOBQUEUE_SHUTDOWN_GRACE seconds, then hands the rest back to the queue.",
+        "Example: JOBQUEUE_CONCURRENCY=32 jobqueue worker",
+    )
+)
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once nothing is queued or running")] = False,
 ) -> None:
-    """Run a worker only (scale-out: several of them share JOBQUEUE_DB_URL).
-
-    SIGTERM stops claiming, lets running calls finish for JOBQUEUE_SHUTDOWN_GRACE seconds, then
-    hands the rest back to the queue. Example: JOBQUEUE_CONCURRENCY=32 jobqueue worker
-    """
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
-        engine = await Engine.open(settings.engine_config())
+        engine = await open_engine(settings.engine_config())
         try:
             runner = engine.worker()
             loop = asyncio.get_running_loop()
@@ -108,136 +207,254 @@ def worker(
                 loop.add_signal_handler(sig, runner.stop)
             await runner.run(burst=burst)
             if runner.failure is not None:
-                err.print(f"[red]worker failed[/red] {runner.failure}")
-                raise typer.Exit(1)
+                raise CliError(f"the worker failed: {runner.failure}", code=1)
         finally:
             await engine.close()
 
     _run_async(main())
 
 
-@app.command()
+@app.command(
+    help=_doc(
+        "Validate a workflow file and run it here, with a live task table (no server).",
+        "The job lives in a private SQLite file, removed at the end (JOBQUEUE_DB_URL is not "
+        "used): this process runs only this job, and nothing else (a 'jobqueue serve' in the "
+        "same directory) can take it. --db URL uses that database instead, and shares its "
+        "queue.",
+        "Ctrl-C or SIGTERM cancels the job and interrupts its running calls, then exits with "
+        "130 (143 after SIGTERM); a second Ctrl-C exits at once. Otherwise the exit code is 0 "
+        "only if the job succeeded.",
+        "Targets on 127.0.0.1 (the examples' demo API) need JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true.",
+        "Example: JOBQUEUE_ALLOW_PRIVATE_NETWORKS=true jobqueue run "
+        "examples/workflows/fan_out_fan_in.yaml --param base_url=http://127.0.0.1:8001",
+    )
+)
 def run(
-    file: Annotated[Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False)],
+    file: FileArg,
     param: ParamOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result document")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="Use this database instead of a private one. This run's worker takes only "
+            "this job's tasks there; other workers on that database may take them too",
+        ),
+    ] = None,
 ) -> None:
-    """Validate and run a workflow locally on the embedded database, with a live task table.
+    from api.cli_local import run_workflow
 
-    Exit code 0 only if the job succeeded. Example: jobqueue run wf.yaml --param query=dogs
-    """
+    params = _params(param)
+    settings = load_settings()
     code = _run_async(
-        cli_local.run_workflow(file, _params(param), Settings(), as_json=as_json, console=console)
+        run_workflow(file, params, settings, as_json=as_json, console=console, db_url=db)
     )
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(
+    help=_doc(
+        "Report every creation-time problem of a workflow file, at file:line:column; exit "
+        "code 1 if it is invalid.",
+        "Locally nothing is created or read, so only the InterfaceMasters inline in the file "
+        "are known; --server URL checks against that server, with its stored InterfaceMasters. "
+        "The last line says which.",
+        "Example: jobqueue validate examples/workflows/search_enrich_notify.yaml",
+    )
+)
 def validate(
-    file: Annotated[Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False)],
+    file: FileArg,
     param: ParamOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            "-s",
+            metavar="URL",
+            help="Check against this server (its stored InterfaceMasters) instead of locally",
+        ),
+    ] = None,
 ) -> None:
-    """Report every creation-time problem of a workflow file, with line and column.
+    params = _params(param)
+    if server is not None:
+        from api import cli_remote
 
-    Exit code 1 when invalid. Example: jobqueue validate examples/workflows/fan_out_fan_in.yaml
-    """
-    raise typer.Exit(_run_async(cli_local.validate_file(file, _params(param), Settings(), console)))
+        with _server(server) as jq:
+            raise typer.Exit(cli_remote.validate(jq, file, params, console))
+    from api.cli_local import validate_file
+
+    raise typer.Exit(_run_async(validate_file(file, params, load_settings(), console)))
 
 
-@app.command()
+@app.command(
+    help=_doc(
+        "Send a workflow file to a running server (POST /api/v1/jobs); an invalid one is "
+        "reported at file:line:column.",
+        "--wait follows the job with a live task table and exits 0 only if it succeeded; "
+        "Ctrl-C stops following (the job goes on).",
+        "Example: jobqueue submit examples/workflows/retry_backoff.yaml "
+        "--server http://127.0.0.1:8000 --wait",
+    )
+)
 def submit(
-    file: Annotated[Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False)],
+    file: FileArg,
     server: ServerOpt = DEFAULT_SERVER,
-    wait: Annotated[bool, typer.Option(help="Follow the job to its end")] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job to its end (live table)")] = False,
     param: ParamOpt = None,
 ) -> None:
-    """Send a workflow to a running server (POST /api/v1/jobs).
+    from api import cli_remote
 
-    Example: jobqueue submit wf.yaml --server http://127.0.0.1:8000 --wait
-    """
+    params = _params(param)
     try:
-        code = cli_remote.submit(file, _params(param), server, wait=wait, console=console)
+        with _server(server) as jq:
+            code = cli_remote.submit(jq, file, params, wait=wait, console=console)
     except JobInvalid as exc:
-        cli_local.print_report(console, exc, None, str(file))
+        print_report(console, exc, None, str(file))
         code = 1
-    except (JobQueueClientError, OSError) as exc:
-        err.print(f"[red]error[/red] {cli_remote.describe(exc)}")
-        code = 2
     raise typer.Exit(code)
 
 
-@db_app.command("upgrade")
+@db_app.command(
+    "upgrade",
+    help=_doc(
+        "Apply the schema migrations to JOBQUEUE_DB_URL (every process does it on start; run "
+        "it once before starting many processes on a fresh PostgreSQL database).",
+        "Example: jobqueue db upgrade",
+    ),
+)
 def db_upgrade() -> None:
-    """Apply the Alembic migrations to JOBQUEUE_DB_URL. Example: jobqueue db upgrade"""
+    settings = load_settings()
 
     async def main() -> None:
-        engine = await Engine.open(Settings().engine_config(), migrate=True)
+        engine = await open_engine(settings.engine_config(), check_targets=False)
         await engine.close()
 
     _run_async(main())
     console.print("database schema is up to date")
 
 
-def _remote(server: str, action: Callable[[JobQueue], dict[str, Any]]) -> None:
-    """Print the JSON document ``action`` reads from the server; exit 1 on an error answer."""
-    try:
-        with JobQueue(server) as jq:
-            data = action(jq)
-    except ApiError as exc:
-        err.print(f"[red]error[/red] {cli_remote.describe(exc)}")
-        raise typer.Exit(1) from None
-    except (JobQueueClientError, OSError) as exc:
-        err.print(f"[red]error[/red] cannot reach {server}: {cli_remote.describe(exc)}")
-        raise typer.Exit(2) from None
+def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-@jobs_app.command("list")
+@jobs_app.command(
+    "list",
+    help=_doc(
+        "List jobs, newest first, a page at a time; the line under the table gives the "
+        "command for the next page. --json prints the server's document.",
+        "Example: jobqueue jobs list --status failed --tag nightly --limit 50",
+    ),
+)
 def jobs_list(
     server: ServerOpt = DEFAULT_SERVER,
-    status: Annotated[str | None, typer.Option(help="Filter by status")] = None,
-    limit: Annotated[int, typer.Option(help="How many")] = 20,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only jobs with this tag")] = None,
+    name: Annotated[str | None, typer.Option(help="Only jobs with this name")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Jobs per page")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="Where the page starts: the 'next page' hint's cursor")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """List jobs, newest first. Example: jobqueue jobs list --status failed"""
-    _remote(server, lambda jq: jq.list(limit=limit, status=status).raw)
+    from api.cli_remote import jobs_table, next_page_hint
+
+    given = {"status": status.value if status else None, "tag": tag, "name": name}
+    filters: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    with _server(server) as jq:
+        page = jq.list(limit=limit, cursor=cursor, **filters)
+    if as_json:
+        _print_json(page.raw)
+        return
+    args = [f"--{k} {shlex.quote(v)}" for k, v in filters.items()]
+    if server != DEFAULT_SERVER:
+        args.insert(0, f"--server {shlex.quote(server)}")
+    if limit != 20:
+        args.append(f"--limit {limit}")
+    if not page.items:
+        console.print("no jobs" + (f" ({' '.join(args)})" if args else ""), highlight=False)
+        return
+    console.print(jobs_table(page, console.width))
+    if page.next_cursor:
+        console.print(next_page_hint(page.next_cursor, args), highlight=False, soft_wrap=True)
 
 
-@jobs_app.command("show")
-def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Job detail with its tasks. Example: jobqueue jobs show j_01J..."""
-    _remote(server, lambda jq: jq.get(job_id).raw)
+@jobs_app.command(
+    "show",
+    help=_doc(
+        "A job (status, times, how many tasks are done) and a table of its tasks. --json "
+        "prints the server's document.",
+        "Example: jobqueue jobs show j_01JD...",
+    ),
+)
+def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    from api.cli_remote import job_view
+
+    with _server(server) as jq:
+        detail = jq.get(job_id)
+    if as_json:
+        _print_json(detail.raw)
+        return
+    console.print(job_view(detail, console.width))
 
 
-@jobs_app.command("result")
+@jobs_app.command(
+    "result",
+    help=_doc(
+        "Every task's response (status, headers, body, error), as JSON.",
+        "Example: jobqueue jobs result j_01JD... | jq .tasks",
+    ),
+)
 def jobs_result(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Every task's response. Example: jobqueue jobs result j_01J..."""
-    _remote(server, lambda jq: jq.result(job_id).raw)
+    with _server(server) as jq:
+        _print_json(jq.result(job_id).raw)
 
 
-@jobs_app.command("cancel")
-def jobs_cancel(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Cancel a job; running calls are interrupted. Example: jobqueue jobs cancel j_01J..."""
-    _remote(server, lambda jq: jq.cancel(job_id).raw)
+def _control(server: str, as_json: bool, action: Callable[[JobQueue], Any], done: str) -> None:
+    with _server(server) as jq:
+        job = action(jq)
+    if as_json:
+        _print_json(job.raw)
+    else:
+        console.print(f"{done} job {job.job_id} (status now {job.status})", highlight=False)
 
 
-@jobs_app.command("retry")
-def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    """Re-run the failed/skipped/canceled tasks of a job. Example: jobqueue jobs retry j_01J..."""
-    _remote(server, lambda jq: jq.retry(job_id).raw)
+@jobs_app.command(
+    "cancel",
+    help=_doc(
+        "Cancel a job that has not ended; its running calls are interrupted.",
+        "Example: jobqueue jobs cancel j_01JD...",
+    ),
+)
+def jobs_cancel(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    _control(server, as_json, lambda jq: jq.cancel(job_id), "canceled")
 
 
-@app.command()
+@jobs_app.command(
+    "retry",
+    help=_doc(
+        "Run the failed, skipped and canceled tasks of a failed or canceled job again.",
+        "Example: jobqueue jobs retry j_01JD...",
+    ),
+)
+def jobs_retry(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
+    _control(server, as_json, lambda jq: jq.retry(job_id), "retried")
+
+
+@app.command(
+    help=_doc(
+        "Start the demo API (examples/demo_api) on 127.0.0.1 and run a workflow against it, "
+        "end to end, as run does (live task table, private database).",
+        "Private-network targets are allowed for this command only.",
+        "Example: jobqueue demo",
+    )
+)
 def demo(
     workflow: Annotated[Path, typer.Argument(help="Workflow to run against the demo API")] = Path(
         "examples/workflows/search_enrich_notify.yaml"
     ),
     port: Annotated[int, typer.Option(help="Port of the demo API")] = 8001,
 ) -> None:
-    """Start the local demo API and run a real multi-task workflow against it, end to end.
-
-    Private-network targets are allowed for this command only (the demo API is on 127.0.0.1).
-    Example: jobqueue demo
-    """
     from api.demo import run_demo
 
     raise typer.Exit(run_demo(workflow, port, console))

@@ -1,4 +1,5 @@
-"""``jobqueue demo``: start the local demo API in its own process, run a workflow against it."""
+"""``jobqueue demo``: start the local demo API in its own process, run a workflow against it
+(on a private database, as ``jobqueue run`` does)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from api.cli_local import run_workflow
-from api.settings import Settings
+from api.cli_local import load_settings, run_workflow
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -40,12 +40,13 @@ def run_demo(workflow: Path, port: int, console: Console) -> int:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches only this process, which cancels the job first
     )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(f"{base}/healthz", proc)
         console.print(f"demo API on {base}; running {workflow}")
-        settings = Settings(allow_private_networks=True)
+        settings = load_settings(allow_private_networks=True)
         import asyncio
 
         return asyncio.run(

@@ -261,16 +261,21 @@ class Engine:
             )
         return self._executor
 
-    def worker(self) -> Worker:
+    def worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
+        """A worker of this process; with ``only_jobs``, one that claims only their tasks."""
         worker = Worker(
-            store=self._store, config=self.config, executor=self.executor(), metrics=self.metrics
+            store=self._store,
+            config=self.config,
+            executor=self.executor(),
+            metrics=self.metrics,
+            only_jobs=only_jobs,
         )
         self._workers.append(worker)
         return worker
 
-    def start_worker(self) -> Worker:
+    def start_worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
         """Run a worker in the background of this process (the embedded worker)."""
-        worker = self.worker()
+        worker = self.worker(only_jobs=only_jobs)
         self._worker_tasks.append(asyncio.create_task(worker.run(), name="jobqueue-worker"))
         return worker
 

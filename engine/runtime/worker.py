@@ -44,9 +44,17 @@ T = TypeVar("T")
 
 class Worker:
     def __init__(
-        self, *, store: Store, config: EngineConfig, executor: Executor, metrics: Metrics
+        self,
+        *,
+        store: Store,
+        config: EngineConfig,
+        executor: Executor,
+        metrics: Metrics,
+        only_jobs: frozenset[str] | None = None,
     ) -> None:
         self._store = store
+        #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
+        self._only_jobs = sorted(only_jobs) if only_jobs is not None else None
         self.config = config
         self.executor = MeteredExecutor(executor, metrics)
         self._metrics = metrics
@@ -106,7 +114,7 @@ class Worker:
         with none promised, ``on_none`` runs and ``write`` gets no dispatch.
         """
         promised = 0
-        if self.alive and self._drained and wanted > 0:
+        if self.alive and self._drained and wanted > 0 and self._only_jobs is None:
             promised = self._slots.reserve(wanted)
         if not promised:
             if on_none is not None:
@@ -205,7 +213,10 @@ class Worker:
             return False
         if free > 0:
             claimed = await self._store.claim(
-                worker=self.name, limit=free, lease_seconds=self.config.lease_seconds
+                worker=self.name,
+                limit=free,
+                lease_seconds=self.config.lease_seconds,
+                job_ids=self._only_jobs,
             )
             self._drained = len(claimed) < free
             for task in claimed:
@@ -230,13 +241,13 @@ class Worker:
     async def _sleep_time(self, claimed: int) -> float:
         if claimed or self._slots.free() <= 0:
             return self.config.poll_interval
-        due = await self._store.next_due()
+        due = await self._store.next_due(self._only_jobs)
         if due is None:
             return self.config.poll_interval
         return min(self.config.poll_interval, max(due - time.time(), 0.0))
 
     async def _nothing_queued(self) -> bool:
-        return await self._store.next_due() is None
+        return await self._store.next_due(self._only_jobs) is None
 
     # --- one task ------------------------------------------------------------------------
     def _start(self, task: ClaimedTask) -> None:

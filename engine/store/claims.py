@@ -56,14 +56,26 @@ class ClaimOp(WriteOp[list[ClaimedTask]]):
 
     batchable = False
 
-    def __init__(self, *, worker: str, limit: int, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        job_ids: list[str] | None = None,
+    ) -> None:
         self.worker = worker
         self.limit = limit
         self.lease_seconds = lease_seconds
+        self.job_ids = job_ids
 
     async def apply(self, conn: AsyncConnection) -> list[ClaimedTask]:
         return await claim_tasks(
-            conn, worker=self.worker, limit=self.limit, lease_seconds=self.lease_seconds
+            conn,
+            worker=self.worker,
+            limit=self.limit,
+            lease_seconds=self.lease_seconds,
+            job_ids=self.job_ids,
         )
 
 

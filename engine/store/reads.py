@@ -168,9 +168,12 @@ async def running_states(
     return {r.id: (r.status, r.attempt) for r in rows}
 
 
-async def next_due(conn: AsyncConnection) -> float | None:
-    """When the earliest queued task becomes due (for a worker deciding how long to sleep)."""
-    query = select(tasks.c.next_attempt_at).where(tasks.c.status == "queued")
+async def next_due(conn: AsyncConnection, job_ids: Sequence[str] | None = None) -> float | None:
+    """When the earliest queued task (of ``job_ids``, if given) becomes due: for a worker
+    deciding how long to sleep."""
+    query = select(tasks.c.next_attempt_at).where(tasks.c.status == TaskStatus.QUEUED.value)
+    if job_ids is not None:
+        query = query.where(tasks.c.job_id.in_(list(job_ids)))
     query = query.order_by(tasks.c.next_attempt_at).limit(1)
     return (await conn.execute(query)).scalar_one_or_none()
 

@@ -161,8 +161,19 @@ class Store:
             return await reads.list_job_rows(conn, flt, limit=limit, cursor=cursor)
 
     # --- workers ----------------------------------------------------------------------------
-    async def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[ClaimedTask]:
-        return await self.write(ClaimOp(worker=worker, limit=limit, lease_seconds=lease_seconds))
+    async def claim(
+        self,
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[ClaimedTask]:
+        """Up to ``limit`` due tasks, leased to ``worker``; only of ``job_ids`` when given."""
+        only = list(job_ids) if job_ids is not None else None
+        return await self.write(
+            ClaimOp(worker=worker, limit=limit, lease_seconds=lease_seconds, job_ids=only)
+        )
 
     async def complete(self, outcome: Outcome, dispatch: Dispatch | None = None) -> bool:
         """Record how an attempt ended and settle its job, in one transaction; false when the
@@ -197,9 +208,9 @@ class Store:
         async with self.read() as conn:
             return await reads.queue_stats(conn, time.time())
 
-    async def next_due(self) -> float | None:
+    async def next_due(self, job_ids: Sequence[str] | None = None) -> float | None:
         async with self.read() as conn:
-            return await reads.next_due(conn)
+            return await reads.next_due(conn, job_ids)
 
     # --- interface masters ------------------------------------------------------------------
     async def create_master(self, fields: dict[str, Any]) -> Row[Any]:
