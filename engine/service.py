@@ -115,7 +115,7 @@ class Engine:
     async def _write_submission(self, rows: NewJob) -> Submitted:
         """Commit the job; an idle worker of this process takes its ready tasks in the same
         transaction (direct dispatch) when it has free slots and no backlog is waiting."""
-        worker = next((w for w in self._workers if w.alive), None)
+        worker = next((w for w in self._workers if w.alive and w.takes_any_job), None)
         if worker is None:
             return await self._store.submit(rows)
         return await worker.dispatching(

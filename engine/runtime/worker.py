@@ -96,6 +96,11 @@ class Worker:
                 entry[1].cancel()
 
     @property
+    def takes_any_job(self) -> bool:
+        """Not restricted to some jobs: new jobs may be dispatched to it directly."""
+        return self._only_jobs is None
+
+    @property
     def alive(self) -> bool:
         """False once the worker stopped (asked to, or because a helper task died)."""
         return not self._stop.is_set()
@@ -114,7 +119,7 @@ class Worker:
         with none promised, ``on_none`` runs and ``write`` gets no dispatch.
         """
         promised = 0
-        if self.alive and self._drained and wanted > 0 and self._only_jobs is None:
+        if self.alive and self._drained and wanted > 0:
             promised = self._slots.reserve(wanted)
         if not promised:
             if on_none is not None:
