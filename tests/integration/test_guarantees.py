@@ -173,6 +173,40 @@ async def test_heartbeat_keeps_a_call_longer_than_its_lease_from_being_rescued(
         await engine.close()
 
 
+async def test_a_lease_lost_and_won_back_by_the_same_worker_keeps_the_new_attempt_alive(
+    db_url: str, target_server: TargetServer
+) -> None:
+    """Attempt 1's lease is lost while its call runs (a stall, a database outage longer than
+    the lease), and the same worker claims the task again. The worker then runs two attempts of
+    one task: the stale call must be interrupted, and its end must not make the worker forget
+    attempt 2 (which would stop its lease renewals and its cancel checks: attempt 2 would be
+    lost too, then attempt 3, until the task fails although the worker is healthy).
+
+    Attempt 1 takes 1 s, later attempts 3 s (longer than the 0.6 s lease, so only the heartbeat
+    keeps them). The cancel check is slowed so that the claim of attempt 2 surely comes before
+    it (in production it usually does: the sweep's commit wakes the claim loop at once)."""
+    engine = await Engine.open(
+        make_config(db_url, lease_seconds=0.6, reaper_interval=0.1, cancel_check_interval=30.0)
+    )
+    try:
+        engine.start_worker()
+        job_id = await submit(engine, {"url": target_server.url("/slow?seconds=1&later_seconds=3")})
+        await target_server.wait_until(lambda: target_server.state.in_flight == 1)
+        reaped = await engine.reap(now=time.time() + 60)  # attempt 1's lease is gone
+        assert reaped.requeued == 1
+
+        assert (await job_ends(engine, job_id, timeout=20))["status"] == "succeeded"
+        tried = await engine.get_attempts(job_id, "main")
+        assert [(a["attempt"], a["status"]) for a in tried] == [(1, "lost"), (2, "succeeded")]
+        row = await task_row(engine, job_id)
+        assert (row.attempt, row.rescues, row.tries) == (2, 1, 1)
+        await target_server.wait_idle(timeout=5)
+        calls = {r.header("X-JobQueue-Attempt"): r.outcome for r in target_server.requests}
+        assert calls == {"1": "cancelled", "2": "ok"}, "the stale call is interrupted"
+    finally:
+        await engine.close()
+
+
 # --- surviving the database ---------------------------------------------------------------------
 
 
