@@ -104,6 +104,23 @@ async def serialize_migrations(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
+#: SQLSTATEs of a PostgreSQL server going away or coming back: class 08 (connection exception),
+#: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 "the database system is shutting down" /
+#: "is starting up" (refused connections during a restart)
+_SERVER_AWAY = ("08", "57P01", "57P02", "57P03")
+
+
+def server_away(exc: BaseException) -> bool:
+    """A PostgreSQL error, raw from asyncpg or wrapped by SQLAlchemy, that says the server is
+    restarting or the connection is gone. SQLAlchemy wraps most of these in its generic
+    ``DBAPIError`` (not ``OperationalError``): only the SQLSTATE tells them from a bug."""
+    for err in (exc, getattr(exc, "orig", None)):
+        state = getattr(err, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_SERVER_AWAY):
+            return True
+    return False
+
+
 #: the PostgreSQL channel on which committed work is announced to workers in other processes
 CHANNEL = "jobqueue_ready"
 
