@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine import Engine, Unavailable, WorkerFailed
+from engine.runtime.backoff import is_transient
 from engine.runtime.worker import Worker
 from engine.states import AttemptStatus, TaskStatus
 from engine.store import Outcome
 from engine.store.outcomes import CompleteOp
 from engine.store.tables import tasks
+from engine.store.writer import WriteOp
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
@@ -352,6 +356,45 @@ async def test_an_outcome_committed_but_not_acknowledged_is_recorded_once(
         assert "task a attempt 1: outcome succeeded refused" in said
     finally:
         await engine.close()
+
+
+class _Raises(WriteOp[None]):
+    batchable = False
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        raise self.exc
+
+
+class _DriverError(Exception):
+    """What asyncpg raises for a server error: a message and a SQLSTATE."""
+
+    def __init__(self, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "transient"),
+    [
+        ("57P03", True),  # the database system is shutting down / starting up
+        ("57P01", True),  # terminating connection due to administrator command
+        ("08006", True),  # connection failure
+        ("42P01", False),  # undefined table: a bug, not an outage
+    ],
+)
+async def test_errors_of_a_restarting_postgres_server_are_transient(
+    engine: Engine, sqlstate: str, transient: bool
+) -> None:
+    """SQLAlchemy wraps these asyncpg errors in its generic ``DBAPIError`` (not
+    ``OperationalError``); the store must still call them an outage (``Unavailable``), or a
+    PostgreSQL restart stops the worker (tests/pg/test_postgres_restart.py shows it for real)."""
+    error = DBAPIError("SELECT 1", None, _DriverError("the server went away", sqlstate))
+    with pytest.raises(Unavailable if transient else DBAPIError) as raised:
+        await store_of(engine).write(_Raises(error))
+    assert is_transient(raised.value) is transient
 
 
 async def test_a_non_transient_error_stops_the_worker_and_says_so(
