@@ -20,6 +20,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from engine.errors import Unavailable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -145,10 +147,17 @@ class ReadyListener:
         self._driver: Any = None
 
     async def start(self) -> None:
-        self._conn = await self._engine.connect()
-        raw = await self._conn.get_raw_connection()
-        self._driver = raw.driver_connection
-        await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+        try:
+            self._conn = await self._engine.connect()
+            raw = await self._conn.get_raw_connection()
+            self._driver = raw.driver_connection
+            await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+        except Exception as exc:
+            # After a restart the pool can hand out a connection the server already closed
+            # (asyncpg then raises its own InterfaceError), or the server is still starting.
+            if (self._driver is not None and self._driver.is_closed()) or server_away(exc):
+                raise Unavailable(f"cannot listen for ready tasks: {exc!r}") from exc
+            raise
 
     @property
     def listening(self) -> bool:
