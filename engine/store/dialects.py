@@ -147,6 +147,7 @@ class ReadyListener:
         self._driver: Any = None
 
     async def start(self) -> None:
+        await self.close()  # a lost connection goes back to the pool, not to the GC
         try:
             self._conn = await self._engine.connect()
             raw = await self._conn.get_raw_connection()
