@@ -3,8 +3,6 @@ one rule that says which errors are worth waiting out."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 
 from engine.errors import Unavailable
@@ -18,7 +16,7 @@ def is_transient(exc: BaseException) -> bool:
 
 class Backoff:
     """Delays of 0.1, 0.2, 0.4 ... seconds, capped, with up to 10% jitter; :meth:`reset` after a
-    success."""
+    success. ``failures`` counts the delays handed out since."""
 
     def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
         self._first = first
@@ -32,10 +30,3 @@ class Backoff:
         delay = min(self._cap, self._first * 2**self.failures)
         self.failures += 1
         return delay * (1 + random.random() / 10)
-
-    async def wait(self, stop: asyncio.Event) -> float:
-        """Sleep the next delay, or less if ``stop`` is set; returns the delay."""
-        delay = self.next_delay()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        return delay

@@ -15,6 +15,7 @@ until it is (the attempt fence makes a repeat harmless). Only an error that is n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -190,8 +191,10 @@ class Worker:
         if not is_transient(exc):
             raise exc
         level = logging.WARNING if backoff.failures == 0 else logging.DEBUG
-        delay = await backoff.wait(self._stop)
+        delay = backoff.next_delay()
         log.log(level, "%s failed (%s); retrying in %.1f s", what, exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
 
     async def _claim_loop(self, burst: bool) -> None:
         backoff = Backoff()
@@ -256,10 +259,28 @@ class Worker:
 
     # --- one task ------------------------------------------------------------------------
     def _start(self, task: ClaimedTask) -> None:
+        stale = self._running.get(task.id)
+        if stale is not None:
+            # Its lease was lost while this worker still ran the call, and the task came back
+            # here as a newer attempt: the old call is stale (its outcome would be refused).
+            log.warning(
+                "job %s task %s attempt %d: interrupting attempt %d, still running here",
+                task.job_id,
+                task.name,
+                task.attempt,
+                stale[0],
+            )
+            stale[1].cancel()
         runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
         self._running[task.id] = (task.attempt, runner)
         self._slots.take(task.id)
         log_transition(task.job_id, task.name, task.attempt, TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+    def _current(self, task: ClaimedTask) -> bool:
+        """This attempt is the one this worker runs for its task (not replaced by a newer one,
+        whose entry and slot a stale runner must leave alone)."""
+        entry = self._running.get(task.id)
+        return entry is not None and entry[0] == task.attempt
 
     def _free_slot(self, task_id: int, *, wake: bool = True) -> None:
         if self._slots.give_back(task_id) and wake:
@@ -272,7 +293,8 @@ class Worker:
     async def _execute(self, task: ClaimedTask) -> None:
         try:
             outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
-            self._free_slot(task.id, wake=False)  # _record decides who gets the slot
+            if self._current(task):
+                self._free_slot(task.id, wake=False)  # _record decides who gets the slot
             await self._record_until_done(task, outcome)
         except asyncio.CancelledError:
             raise
@@ -285,8 +307,9 @@ class Worker:
                 task.attempt,
             )
         finally:
-            self._running.pop(task.id, None)
-            self._free_slot(task.id)
+            if self._current(task):
+                self._running.pop(task.id, None)
+                self._free_slot(task.id)
 
     async def _record_until_done(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome, again and again while the database is unavailable (the task

@@ -20,6 +20,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from engine.errors import Unavailable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -104,6 +106,23 @@ async def serialize_migrations(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
+#: SQLSTATEs of a PostgreSQL server going away or coming back: class 08 (connection exception),
+#: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 "the database system is shutting down" /
+#: "is starting up" (refused connections during a restart)
+_SERVER_AWAY = ("08", "57P01", "57P02", "57P03")
+
+
+def server_away(exc: BaseException) -> bool:
+    """A PostgreSQL error, raw from asyncpg or wrapped by SQLAlchemy, that says the server is
+    restarting or the connection is gone. SQLAlchemy wraps most of these in its generic
+    ``DBAPIError`` (not ``OperationalError``): only the SQLSTATE tells them from a bug."""
+    for err in (exc, getattr(exc, "orig", None)):
+        state = getattr(err, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_SERVER_AWAY):
+            return True
+    return False
+
+
 #: the PostgreSQL channel on which committed work is announced to workers in other processes
 CHANNEL = "jobqueue_ready"
 
@@ -128,10 +147,18 @@ class ReadyListener:
         self._driver: Any = None
 
     async def start(self) -> None:
-        self._conn = await self._engine.connect()
-        raw = await self._conn.get_raw_connection()
-        self._driver = raw.driver_connection
-        await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+        await self.close()  # a lost connection goes back to the pool, not to the GC
+        try:
+            self._conn = await self._engine.connect()
+            raw = await self._conn.get_raw_connection()
+            self._driver = raw.driver_connection
+            await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+        except Exception as exc:
+            # After a restart the pool can hand out a connection the server already closed
+            # (asyncpg then raises its own InterfaceError), or the server is still starting.
+            if (self._driver is not None and self._driver.is_closed()) or server_away(exc):
+                raise Unavailable(f"cannot listen for ready tasks: {exc!r}") from exc
+            raise
 
     @property
     def listening(self) -> bool:

@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.errors import Unavailable
 from engine.store import migrate, reads
 from engine.store.claims import ClaimOp, Dispatch
-from engine.store.dialects import Engines, FileChangeWatch, ReadyListener, create_engines
+from engine.store.dialects import (
+    Engines,
+    FileChangeWatch,
+    ReadyListener,
+    create_engines,
+    server_away,
+)
 from engine.store.maintenance import (
     Canceled,
     CancelOp,
@@ -49,7 +55,11 @@ def _database_down(exc: Exception) -> bool:
     """What a database that is down, restarting, locked or busy raises through SQLAlchemy and
     its drivers (a refused connection is a bare OSError before SQLAlchemy wraps anything)."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or server_away(exc)
+        )
     return isinstance(exc, DisconnectionError | OSError | TimeoutError)
 
 

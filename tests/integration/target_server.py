@@ -21,7 +21,9 @@ Endpoints (any method unless said):
                                adds ``Retry-After: N``
     /flaky/{key}?fail=N        the first N requests per key answer 503 (``?retry_after=`` as
                                above), then 200 JSON ``{"key": ..., "count": n}``
-    /slow?seconds=X            sleeps X seconds, then 200 JSON; a client disconnect cancels it
+    /slow?seconds=X            sleeps X seconds, then 200 JSON; a client disconnect cancels it;
+                               ``&later_seconds=Y``: attempts after the first (the request's
+                               ``X-JobQueue-Attempt`` header above 1) sleep Y seconds instead
     /big?bytes=N               streams N bytes of ``x`` (``text/plain``, Content-Length set)
     /binary?bytes=N            N bytes that are not UTF-8 (``application/octet-stream``)
     /gzip                      gzip-encoded JSON
@@ -187,6 +189,9 @@ async def _flaky(request: web.Request) -> web.Response:
 
 async def _slow(request: web.Request) -> web.Response:
     seconds = float(request.query.get("seconds", "1"))
+    later = request.query.get("later_seconds")
+    if later is not None and int(request.headers.get("X-JobQueue-Attempt", "1")) > 1:
+        seconds = float(later)
     await asyncio.sleep(seconds)
     return _json({"slept": seconds})
 
