@@ -1,4 +1,4 @@
-"""The load generator: aiohttp only (httpx's default pool would measure itself, issue 6).
+"""The load generator: aiohttp only (httpx's default pool would measure itself).
 
 It submits jobs over the REST API at a fixed concurrency, watches the queue drain with cheap
 list queries (never one poll per job during a run), and afterwards reads each job's server

@@ -1,4 +1,4 @@
-"""Summaries across runs (median and min-max spread), ratios to the ceiling, the issue's
+"""Summaries across runs (median and min-max spread), ratios to the ceiling, the
 targets, the printed table, machine facts and the JSON file under ``benchmarks/results/``."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ RATIO_FIGURES = {
     "W1_worker": ("e2e_jobs_per_s", "submit_rps"),
 }
 
-#: issue 6's targets: (workload, figure, comparison, bound)
+#: the performance targets: (workload, figure, comparison, bound)
 TARGETS = (
     ("W1", "e2e_jobs_per_s", ">=", 1000.0),
     ("W1", "e2e_jobs_per_s/ceiling", ">=", 0.25),
@@ -106,7 +106,7 @@ def render_table(
             span = f"{_fmt(stats['min'])} - {_fmt(stats['max'])}"
             lines.append(f"{workload:<10} {key:<34} {_fmt(stats['median']):>12} {span:>24}")
     lines.append("")
-    lines.append("issue 6 targets (median over runs):")
+    lines.append("targets (median over runs):")
     for target in targets:
         verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
         value = "-" if target["median"] is None else _fmt(target["median"])
