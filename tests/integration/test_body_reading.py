@@ -65,7 +65,7 @@ def test_stalled_body_is_answered_408_and_the_connection_closed(live: LiveApp, p
     assert detail["code"] == "request_timeout"
     assert "0.5 s" in detail["message"]
     assert 0.4 < elapsed < 10.0
-    jobs = httpx.get(f"{live.url}/api/v1/jobs", timeout=10.0).json()
+    jobs = httpx.get(f"{live.base_url}/api/v1/jobs", timeout=10.0).json()
     assert jobs["items"] == [], "nothing is created from half a body"
 
 
@@ -94,6 +94,6 @@ def test_aborted_upload_is_one_info_line_without_traceback(
         f"POST {path}: the client disconnected before sending the whole request body "
         f"(Content-Length {len(DOCUMENT)})"
     )
-    assert httpx.get(f"{live.url}/healthz", timeout=10.0).status_code == 200
+    assert httpx.get(f"{live.base_url}/healthz", timeout=10.0).status_code == 200
     assert not [r for r in _server_records(caplog) if r.levelno >= logging.WARNING]
     assert "Traceback" not in caplog.text
