@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -424,3 +425,36 @@ async def test_a_non_transient_error_stops_the_worker_and_says_so(
 
     with pytest.raises(WorkerFailed, match="a bug in claim"):
         await asyncio.wait_for(engine.run_worker(), timeout=10)
+
+
+async def test_a_failed_worker_fails_healthz_and_gets_no_new_job(
+    client: httpx.AsyncClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_claim = store_of(engine).claim
+    claims = 0
+
+    async def broken_claim(**kwargs: Any) -> list[Any]:
+        # The first claim works and finds the queue empty: the worker would take new jobs
+        # directly from then on. The second one hits the bug.
+        nonlocal claims
+        claims += 1
+        if claims == 1:
+            return await real_claim(**kwargs)
+        raise RuntimeError("a bug in claim")
+
+    monkeypatch.setattr(store_of(engine), "claim", broken_claim)
+    engine.start_worker()
+
+    async def sick() -> httpx.Response | None:
+        response = await client.get("/healthz")
+        return response if response.status_code == 503 else None
+
+    answer = (await until(sick, timeout=10)).json()
+    assert answer["status"] == "unhealthy"
+    assert "a bug in claim" in answer["failed_workers"][0]
+    created = await client.post("/api/v1/jobs", json={"url": "http://127.0.0.1:9/never"})
+    assert created.status_code == 201
+    job = (await client.get(f"/api/v1/jobs/{created.json()['job_id']}")).json()
+    assert (job["status"], job["tasks"][0]["status"]) == ("queued", "queued"), (
+        "a new job is not dispatched to a worker that stopped"
+    )
