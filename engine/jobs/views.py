@@ -10,6 +10,7 @@ from sqlalchemy import Row
 
 from engine.dag import sinks
 from engine.masking import mask_headers
+from engine.store import StoredTaskSpec
 
 
 def iso(ts: float | None) -> str | None:
@@ -27,12 +28,12 @@ def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
         "finished_at": iso(row.finished_at),
     }
     if full:
-        spec = row.spec
+        spec = StoredTaskSpec.from_json(row.spec)
         data |= {
             "max_attempts": row.max_attempts,
-            "method": spec.get("method"),
-            "url": spec.get("url"),
-            "timeout_sec": spec.get("timeout_sec"),
+            "method": spec.method,
+            "url": spec.url,
+            "timeout_sec": spec.timeout_sec,
             "depends_on": list(row.upstream or ()),
         }
         if row.skip_reason:
@@ -43,9 +44,8 @@ def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
 def job_detail(
     job: Row[Any], task_rows: Sequence[Row[Any]], default_timeout: float
 ) -> dict[str, Any]:
-    single = len(task_rows) == 1
-    only = task_rows[0] if single else None
-    spec = only.spec if only is not None else {}
+    only = task_rows[0] if len(task_rows) == 1 else None
+    spec = StoredTaskSpec.from_json(only.spec) if only is not None else None
     return {
         "job_id": job.id,
         "name": job.name,
@@ -57,9 +57,9 @@ def job_detail(
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
-        "method": spec.get("method") if single else None,
-        "url": spec.get("url") if single else None,
-        "timeout_sec": (spec.get("timeout_sec") or default_timeout) if single else None,
+        "method": spec.method if spec is not None else None,
+        "url": spec.url if spec is not None else None,
+        "timeout_sec": (spec.timeout_sec or default_timeout) if spec is not None else None,
         "tags": list(job.tags or []),
         "ttl_seconds": job.ttl_seconds,
         "warnings": job.warnings or [],
