@@ -32,6 +32,7 @@ def fence(task_id: Any, attempt: Any) -> ColumnElement[bool]:
 def fence_many(pairs: Sequence[tuple[int, int]]) -> ColumnElement[bool]:
     """:func:`fence` for a batch of (task id, attempt) pairs, in one condition."""
     return and_(
+        tasks.c.id.in_([task_id for task_id, _ in pairs]),  # the primary key, for the planner
         tuple_(tasks.c.id, tasks.c.attempt).in_(pairs),
         tasks.c.status == TaskStatus.RUNNING.value,
     )

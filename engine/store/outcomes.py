@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.dag import job_outcome
 from engine.states import AttemptStatus, TaskStatus
-from engine.store.attempts import attempt_fence, fence
+from engine.store.attempts import attempt_fence, fence, fence_many
 from engine.store.claims import Dispatch, claim_tasks
 from engine.store.progress import finish_jobs, settle
 from engine.store.records import Outcome
@@ -152,9 +152,7 @@ async def _live_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list
     rows = (
         await conn.execute(
             select(tasks.c.id, tasks.c.attempt)
-            .where(
-                fence(tasks.c.id, tasks.c.attempt), tasks.c.id.in_([o.task_id for o in outcomes])
-            )
+            .where(fence_many([(o.task_id, o.attempt) for o in outcomes]))
             .with_for_update()
         )
     ).all()
