@@ -17,47 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from engine import Engine
-from engine.states import AttemptStatus, TaskStatus
-from engine.store import Outcome
 from engine.store.outcomes import CompleteOp
-from engine.store.tables import tasks
-from schemas.jobs import parse_job_document
-from tests.support.store import store_of
+from tests.support.store import store_of, submit, success, task_row
 
 NEVER_CALLED = {"url": "http://127.0.0.1:9/never-called"}
 
 
-async def submit(engine: Engine, doc: dict[str, Any]) -> str:
-    return (await engine.submit(parse_job_document(doc), single_call="tasks" not in doc)).job_id
-
-
-async def task_row(engine: Engine, job_id: str, name: str = "main") -> Any:
-    async with store_of(engine).read() as conn:
-        query = select(tasks).where(tasks.c.job_id == job_id, tasks.c.name == name)
-        return (await conn.execute(query)).one()
-
-
 async def history(engine: Engine, job_id: str) -> list[tuple[int, str]]:
     return [(a["attempt"], a["status"]) for a in await engine.get_attempts(job_id, "main")]
-
-
-def success(task_id: int, job_id: str, attempt: int) -> Outcome:
-    return Outcome(
-        task_id=task_id,
-        job_id=job_id,
-        attempt=attempt,
-        solo=True,
-        status=TaskStatus.SUCCEEDED,
-        attempt_status=AttemptStatus.SUCCEEDED,
-        finished_at=time.time(),
-        response_status=200,
-        response_headers={"content-type": "application/json"},
-        response_body={"ok": True},
-        duration_ms=1.0,
-    )
 
 
 # --- hand-back at shutdown ----------------------------------------------------------------------

@@ -27,47 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine import Engine, Unavailable, WorkerFailed
 from engine.runtime.backoff import is_transient
 from engine.runtime.worker import Worker
-from engine.states import AttemptStatus, TaskStatus
-from engine.store import Outcome
 from engine.store.outcomes import CompleteOp
 from engine.store.tables import tasks
 from engine.store.writer import WriteOp
-from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
-from tests.support.store import store_of
+from tests.support.store import store_of, submit, success, task_row
 from tests.support.waiting import job_ends, until
-
-
-async def submit(engine: Engine, doc: dict[str, Any]) -> str:
-    return (await engine.submit(parse_job_document(doc), single_call="tasks" not in doc)).job_id
-
-
-async def task_row(engine: Engine, job_id: str, name: str = "main") -> Any:
-    async with store_of(engine).read() as conn:
-        query = select(tasks).where(tasks.c.job_id == job_id, tasks.c.name == name)
-        return (await conn.execute(query)).one()
 
 
 async def attempt_statuses(engine: Engine, job_id: str, name: str = "main") -> list[str]:
     return [a["status"] for a in await engine.get_attempts(job_id, name)]
-
-
-def success(task_id: int, job_id: str, attempt: int, body: Any) -> Outcome:
-    """What a worker hands in when attempt ``attempt`` of a single-call job answered 200."""
-    return Outcome(
-        task_id=task_id,
-        job_id=job_id,
-        attempt=attempt,
-        solo=True,
-        status=TaskStatus.SUCCEEDED,
-        attempt_status=AttemptStatus.SUCCEEDED,
-        finished_at=time.time(),
-        response_status=200,
-        response_headers={"content-type": "application/json"},
-        response_body=body,
-        duration_ms=1.0,
-    )
 
 
 # --- the attempt fence --------------------------------------------------------------------------
