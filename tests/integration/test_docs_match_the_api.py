@@ -16,7 +16,11 @@ import pytest
 from engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
-USER_DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+USER_DOCS = [
+    "README.md",
+    "examples/README.md",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+]
 
 
 def doc(name: str) -> str:
