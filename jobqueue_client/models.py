@@ -62,6 +62,21 @@ class Validation:
         return cls(valid=bool(data["valid"]), warnings=_problems(data.get("warnings")), raw=data)
 
 
+def _job_fields(data: Document) -> dict[str, Any]:
+    """What every view of a job carries: its id, name, status, priority, tags and times."""
+    return {
+        "job_id": data["job_id"],
+        "name": data.get("name"),
+        "status": data["status"],
+        "priority": int(data.get("priority") or 0),
+        "tags": tuple(data.get("tags") or ()),
+        "scheduled_at": _time(data.get("scheduled_at")),
+        "created_at": _time(data.get("created_at")),
+        "started_at": _time(data.get("started_at")),
+        "finished_at": _time(data.get("finished_at")),
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobSummary:
     """One job of a list page."""
@@ -80,19 +95,7 @@ class JobSummary:
 
     @classmethod
     def from_dict(cls, data: Document) -> JobSummary:
-        return cls(
-            job_id=data["job_id"],
-            name=data.get("name"),
-            status=data["status"],
-            priority=int(data.get("priority") or 0),
-            tags=tuple(data.get("tags") or ()),
-            n_tasks=int(data.get("n_tasks") or 0),
-            scheduled_at=_time(data.get("scheduled_at")),
-            created_at=_time(data.get("created_at")),
-            started_at=_time(data.get("started_at")),
-            finished_at=_time(data.get("finished_at")),
-            raw=data,
-        )
+        return cls(**_job_fields(data), n_tasks=int(data.get("n_tasks") or 0), raw=data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,11 +177,7 @@ class JobDetail:
     @classmethod
     def from_dict(cls, data: Document) -> JobDetail:
         return cls(
-            job_id=data["job_id"],
-            name=data.get("name"),
-            status=data["status"],
-            priority=int(data.get("priority") or 0),
-            tags=tuple(data.get("tags") or ()),
+            **_job_fields(data),
             attempt=data.get("attempt"),
             max_attempts=data.get("max_attempts"),
             method=data.get("method"),
@@ -187,10 +186,6 @@ class JobDetail:
             ttl_seconds=data.get("ttl_seconds"),
             warnings=_problems(data.get("warnings")),
             tasks=tuple(TaskDetail.from_dict(task) for task in data.get("tasks") or ()),
-            scheduled_at=_time(data.get("scheduled_at")),
-            created_at=_time(data.get("created_at")),
-            started_at=_time(data.get("started_at")),
-            finished_at=_time(data.get("finished_at")),
             raw=data,
         )
 
