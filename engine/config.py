@@ -35,3 +35,5 @@ class EngineConfig:
     write_batch_max: int = 512
     max_template_output_bytes: int = 1_048_576
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
+    #: every worker that takes any job also runs the scheduler loop (cron schedules)
+    scheduler: bool = True

@@ -63,7 +63,9 @@ def build_rows(
     owner: str = "",
     idempotency_key: str | None = None,
     document_hash: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> NewJob:
+    """The rows of a validated job; ``context``: extra template roots (``schedule``)."""
     job = validated.spec
     now = time.time()
     job_id = new_job_id()
@@ -119,6 +121,7 @@ def build_rows(
             "request_hash": document_hash,
             "warnings": [w.to_dict() for w in validated.warnings],
             "tags": job.tags,
+            "context": context,
         },
         tasks=task_rows,
         tags=sorted(set(job.tags)),

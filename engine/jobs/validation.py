@@ -22,6 +22,7 @@ from engine.contracts import check_task, memo_scope, schema_problems
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
+from engine.schedules.context import schedule_problems
 from engine.templates import has_template, syntax_problems
 from schemas.jobs import JobSpec, TaskSpec
 
@@ -51,12 +52,17 @@ class ValidatedJob:
 
 
 def validate_job(
-    spec: JobSpec, masters: Mapping[str, InterfaceSchemas], *, single_call: bool = False
+    spec: JobSpec,
+    masters: Mapping[str, InterfaceSchemas],
+    *,
+    single_call: bool = False,
+    scheduled: bool = False,
 ) -> ValidatedJob:
     """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
 
     ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
-    them. With ``single_call`` the locations point into the single-call document (``/body/ids``
+    them. ``scheduled``: a schedule creates the job, so its templates may read ``schedule``.
+    With ``single_call`` the locations point into the single-call document (``/body/ids``
     instead of ``/tasks/0/body/ids``).
     """
     plain = _plain_single_task(spec)
@@ -67,6 +73,7 @@ def validate_job(
         syntax = _syntax_problems(spec)
         resolved = _Resolver(spec, masters)
         errors = [*graph.problems, *syntax, *resolved.problems]
+        errors += schedule_problems(spec, scheduled=scheduled)
         warnings: list[Problem] = []
         if spec.validate_interfaces and not graph.problems:
             broken = {p.task for p in syntax}

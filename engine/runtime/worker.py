@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ulid import ULID
 
@@ -39,6 +39,9 @@ from engine.store import ClaimedTask, Dispatch, Outcome, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
 from engine.templates import SandboxEnvironment
 
+if TYPE_CHECKING:
+    from engine.schedules.scheduler import Scheduler
+
 log = logging.getLogger("jobqueue.worker")
 T = TypeVar("T")
 
@@ -52,8 +55,11 @@ class Worker:
         executor: Executor,
         metrics: Metrics,
         only_jobs: frozenset[str] | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self._store = store
+        #: the scheduler loop that runs beside the claim loop (not in burst mode)
+        self._scheduler = scheduler
         #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
         self._only_jobs = sorted(only_jobs) if only_jobs is not None else None
         self.config = config
@@ -148,6 +154,10 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+        if not burst and self._scheduler is not None:
+            helpers.append(
+                asyncio.create_task(self._scheduler.run(self._stop), name="jobqueue-scheduler")
+            )
         listener = self._store.ready_listener(self._store.wakeup.notify)
         if listener is not None:
             helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
@@ -370,12 +380,13 @@ class Worker:
         if cached is not None:
             return cached
         job, upstream = await self._store.render_inputs(task.job_id, task.upstream)
-        self._cache.remember_job(job.id, job.params or {}, job.name)
+        self._cache.remember_job(job.id, job.params or {}, job.name, job.context)
         return {
             "params": job.params or {},
             "job_id": job.id,
             "job_name": job.name,
             "upstream": upstream,
+            "extra": job.context,
         }
 
     # --- helpers -------------------------------------------------------------------------

@@ -61,7 +61,12 @@ class OverlapAction(enum.StrEnum):
 
 
 class CronError(ValueError):
-    """A cron expression or timezone that cannot be used; the message says why."""
+    """A cron expression or timezone that cannot be used; the message says why, ``field``
+    which of the two (``cron`` or ``timezone``)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,9 @@ class Cron:
         try:
             CronSim(self.expression, datetime(2000, 1, 1, tzinfo=zone))
         except CronSimError as exc:
-            raise CronError(f"invalid cron expression {self.expression!r}: {exc}") from None
+            raise CronError(
+                f"invalid cron expression {self.expression!r}: {exc}", field="cron"
+            ) from None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -85,7 +92,8 @@ class Cron:
         except (ZoneInfoNotFoundError, ValueError):
             raise CronError(
                 f"unknown timezone {self.timezone!r} (an IANA name such as "
-                "'Europe/Berlin' or 'UTC')"
+                "'Europe/Berlin' or 'UTC')",
+                field="timezone",
             ) from None
 
     def after(self, moment: float) -> Iterator[float]:
