@@ -246,5 +246,7 @@ class ScheduleBook:
                 result.job_id,
                 extra={"job_id": result.job_id},
             )
+        elif result.outcome == "taken":
+            log.debug("schedule %s: tick %s was handled by another process", row.name, when)
         elif result.outcome in ("skipped", "failed"):
             log.warning("schedule %s: tick %s %s", row.name, when, result.outcome)
