@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,11 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from engine import Engine
+from engine import Engine, EngineConfig, Unavailable
 from engine.store.tables import jobs, schedule_fires
 from tests.integration.target_server import TargetServer
 from tests.support.store import store_of
-from tests.support.waiting import job_ends
+from tests.support.waiting import job_ends, until
 
 
 def epoch(iso: str) -> float:
@@ -245,3 +246,71 @@ async def test_catch_up_after_an_hour_down(
     # down from before the first tick until 10 s after the 13th (an hour later)
     assert await engine.fire_schedules(now=tick + 3600 + 10) == jobs_made
     assert await count_jobs(engine) == jobs_made
+
+
+# --- the scheduler loop ------------------------------------------------------------------------
+
+
+async def test_the_scheduler_loop_fires_a_due_tick_in_a_running_worker(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    await create(client, schedule("http://127.0.0.1:9/x", cron="* * * * * *"))
+    engine.start_worker()
+
+    async def fired() -> list[Any]:
+        return list((await client.get("/api/v1/schedules/nightly")).json()["recent"])
+
+    (first, *_) = await until(fired, timeout=10)
+    assert first["outcome"] == "fired"
+
+
+async def test_the_scheduler_survives_a_database_outage(
+    client: httpx.AsyncClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create(client, schedule("http://127.0.0.1:9/x", cron="* * * * * *"))
+    store = store_of(engine)
+    real = store.due_schedules
+    outages = 0
+
+    async def flaky(now: float, *, limit: int) -> list[Any]:
+        nonlocal outages
+        if outages < 3:
+            outages += 1
+            raise Unavailable("the database did not answer")
+        return await real(now, limit=limit)
+
+    monkeypatch.setattr(store, "due_schedules", flaky)
+    engine.start_worker()
+
+    async def fired() -> bool:
+        return bool((await client.get("/api/v1/schedules/nightly")).json()["recent"])
+
+    await until(fired, timeout=15)
+    assert outages == 3 and engine.health()["failed_workers"] == []
+
+
+async def test_a_scheduler_that_stops_on_a_bug_fails_healthz(
+    client: httpx.AsyncClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(now: float, *, limit: int) -> list[Any]:
+        raise RuntimeError("a bug in the scheduler")
+
+    monkeypatch.setattr(store_of(engine), "due_schedules", broken)
+    engine.start_worker()
+
+    async def sick() -> httpx.Response | None:
+        response = await client.get("/healthz")
+        return response if response.status_code == 503 else None
+
+    answer = (await until(sick, timeout=10)).json()
+    (failure,) = answer["failed_workers"]
+    assert failure.startswith("jobqueue-scheduler: ") and "a bug in the scheduler" in failure
+
+
+async def test_no_scheduler_when_it_is_turned_off(config: EngineConfig) -> None:
+    off = await Engine.open(replace(config, scheduler=False))
+    try:
+        assert off.worker()._scheduler is None
+        assert off.worker(only_jobs=frozenset({"j_x"}))._scheduler is None
+    finally:
+        await off.close()
