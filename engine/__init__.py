@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
+    from engine.schedules.files import load_schedule_file, place_in_schedule_file
     from engine.service import BatchItem, Engine, SubmitResult
     from engine.states import JobStatus, TaskStatus
     from engine.store.reads import JobFilter
@@ -59,8 +60,10 @@ _EXPORTS = {
     "WorkflowFileError": "engine.jobs.loader",
     "attach_marks": "engine.jobs.loader",
     "join_pointer": "engine.jsonpointer",
+    "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
     "parse_yaml_body": "engine.jobs.loader",
+    "place_in_schedule_file": "engine.schedules.files",
     "to_mermaid": "engine.dag",
 }
 
@@ -86,8 +89,10 @@ __all__ = [
     "WorkflowFileError",
     "attach_marks",
     "join_pointer",
+    "load_schedule_file",
     "load_workflow_file",
     "parse_yaml_body",
+    "place_in_schedule_file",
     "to_mermaid",
 ]
 
