@@ -24,7 +24,7 @@ class CatchUpPolicy(StrEnum):
     ALL = "all"  #: fire every missed tick (at most 1000, the most recent)
 
 
-class WorkflowRef(BaseModel):
+class ScheduledWorkflow(BaseModel):
     """A stored workflow definition to start at each tick."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,7 +50,7 @@ class ScheduleIn(_Policies):
     )
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     job: dict[str, Any] | None = Field(default=None, description="a job document (POST /jobs)")
-    workflow: WorkflowRef | None = None
+    workflow: ScheduledWorkflow | None = None
     enabled: bool = True
     overlap: OverlapPolicy = OverlapPolicy.ALLOW
     catch_up: CatchUpPolicy = CatchUpPolicy.NONE
@@ -68,7 +68,7 @@ class ScheduleUpdate(_Policies):
     cron: str | None = Field(default=None, min_length=1, max_length=256)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     job: dict[str, Any] | None = None
-    workflow: WorkflowRef | None = None
+    workflow: ScheduledWorkflow | None = None
     enabled: bool | None = None
     overlap: OverlapPolicy | None = None
     catch_up: CatchUpPolicy | None = None
@@ -93,7 +93,7 @@ class Schedule(BaseModel):
     cron: str
     timezone: str
     job: dict[str, Any] | None
-    workflow: WorkflowRef | None
+    workflow: dict[str, Any] | None = Field(description="`{name, version, params}` or null")
     enabled: bool
     overlap: OverlapPolicy
     catch_up: CatchUpPolicy
