@@ -3,6 +3,7 @@ firing of due ticks (one job per tick across every process, by :meth:`Store.fire
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -166,8 +167,10 @@ class ScheduleBook:
         if detail:
             upcoming: list[float] = []
             if row.next_fire_at is not None:
-                cron = Cron(row.cron, row.timezone)
-                upcoming = [row.next_fire_at, *cron.upcoming(row.next_fire_at, UPCOMING - 1)]
+                upcoming = [row.next_fire_at]
+                with contextlib.suppress(CronError):  # the scheduler disables such a schedule
+                    cron = Cron(row.cron, row.timezone)
+                    upcoming += cron.upcoming(row.next_fire_at, UPCOMING - 1)
             view["upcoming"] = [iso_utc(t) for t in upcoming]
             fires = await self._store.schedule_fires(row.id, limit=RECENT)
             view["recent"] = [
@@ -189,7 +192,12 @@ class ScheduleBook:
         """Handle every tick that is due at ``now``, by each schedule's catch-up rule."""
         fired: list[Fired] = []
         for row in await self._store.due_schedules(now, limit=DUE_BATCH):
-            fired += await self._fire_schedule(row, now)
+            try:
+                fired += await self._fire_schedule(row, now)
+            except CronError as exc:
+                # stored before a tzdata or library change made it invalid: stop it, loudly
+                log.error("schedule %s is disabled: %s", row.name, exc)
+                await self._store.update_schedule(row.id, {"enabled": False, "next_fire_at": None})
         return fired
 
     async def _fire_schedule(self, row: Row[Any], now: float) -> list[Fired]:

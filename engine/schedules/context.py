@@ -12,6 +12,8 @@ from engine.errors import Problem
 from engine.templates import root_reads
 from schemas.jobs import JobSpec
 
+__all__ = ["FIELDS", "ROOT", "iso_utc", "schedule_context", "schedule_problems"]
+
 ROOT = "schedule"
 FIELDS = ("fire_time", "name", "id")
 

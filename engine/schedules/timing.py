@@ -30,6 +30,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+__all__ = [
+    "CATCH_UP_CAP",
+    "GRACE_SECONDS",
+    "CatchUp",
+    "Cron",
+    "CronError",
+    "Overlap",
+    "OverlapAction",
+    "Plan",
+    "due",
+    "overlap_action",
+]
+
 #: a tick handled at most this many seconds after its time is on time, not missed
 GRACE_SECONDS = 60.0
 #: the most missed ticks ``catch_up: all`` fires after downtime (the most recent ones)

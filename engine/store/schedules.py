@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
 from engine.errors import Conflict, NotFound
+from engine.schedules.timing import Overlap, OverlapAction, overlap_action
 from engine.states import JOB_TERMINAL, JobStatus
 from engine.store.maintenance import CancelOp
 from engine.store.submit import NewJob, SubmitOp
@@ -202,10 +203,11 @@ class FireOp(WriteOp[Fired]):
             return Fired(outcome="gone")
         await conn.execute(_advance(self.schedule_id, self.next_fire_at))
         previous = await self._previous_running(conn) if self.new is not None else None
+        action = overlap_action(Overlap(self.overlap), previous_running=previous is not None)
         outcome, job_id = "fired", None
         if self.new is None:
             outcome = "failed"
-        elif previous is not None and self.overlap == "skip":
+        elif action is OverlapAction.SKIP:
             outcome, self.detail = "skipped", f"the previous job {previous} has not ended"
         else:
             job_id = self.new.job["id"]
@@ -214,9 +216,12 @@ class FireOp(WriteOp[Fired]):
         canceled: str | None = None
         interrupted: list[tuple[int, int]] = []
         if job_id is not None and self.new is not None:
-            if previous is not None and self.overlap == "cancel_previous":
-                result = await CancelOp(previous).apply(conn)
-                canceled, interrupted = previous, result.interrupted
+            if previous is not None and action is OverlapAction.CANCEL_AND_CREATE:
+                try:
+                    result = await CancelOp(previous).apply(conn)
+                    canceled, interrupted = previous, result.interrupted
+                except (Conflict, NotFound):
+                    pass  # it ended (or was deleted) meanwhile: nothing to cancel
             await SubmitOp(self.new).apply(conn)
             self.wakes = True
         await conn.execute(

@@ -314,3 +314,15 @@ async def test_no_scheduler_when_it_is_turned_off(config: EngineConfig) -> None:
         assert off.worker(only_jobs=frozenset({"j_x"}))._scheduler is None
     finally:
         await off.close()
+
+
+async def test_a_stored_schedule_that_no_longer_parses_is_disabled_not_fatal(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    created = await create(client, schedule("http://127.0.0.1:9/x"))
+    tick = epoch(created["next_fire_at"])
+    # as after a tzdata update that dropped the zone
+    await store_of(engine).update_schedule("nightly", {"timezone": "Gone/Zone"})
+    assert await engine.fire_schedules(now=tick + 1) == 0
+    stored = (await client.get("/api/v1/schedules/nightly")).json()
+    assert stored["enabled"] is False and stored["next_fire_at"] is None
