@@ -184,6 +184,10 @@ class JobDetail(BaseModel):
     ttl_seconds: float | None
     warnings: list[Problem] = Field(description="the creation-time warnings")
     tasks: list[TaskDetail]
+    schedule: dict[str, str] | None = Field(
+        default=None,
+        description="only on a job a cron schedule created: `{id, name, fire_time}`",
+    )
 
 
 class JobListItem(BaseModel):

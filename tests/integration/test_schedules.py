@@ -183,6 +183,11 @@ async def test_a_tick_creates_one_job_that_renders_the_fire_time(
     await engine.run_worker(burst=True)
     job = await job_ends(engine, fire["job_id"])
     assert job["status"] == "succeeded" and job["name"] == "nightly"
+    assert job["schedule"] == {
+        "id": created["id"],
+        "name": "nightly",
+        "fire_time": created["next_fire_at"],
+    }
     (request,) = target_server.requests
     assert orjson.loads(request.body) == {"at": created["next_fire_at"]}
 
