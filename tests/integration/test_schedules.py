@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -193,8 +194,9 @@ async def test_a_tick_creates_one_job_that_renders_the_fire_time(
 
 
 async def test_two_engines_firing_the_same_tick_create_one_job(
-    client: httpx.AsyncClient, engine: Engine
+    client: httpx.AsyncClient, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="jobqueue.schedules")
     created = await create(client, schedule("http://127.0.0.1:9/x", cron="* * * * * *"))
     tick = epoch(created["next_fire_at"])
     others = [await Engine.open(engine.config) for _ in range(3)]
@@ -208,6 +210,8 @@ async def test_two_engines_firing_the_same_tick_create_one_job(
         rows = (await conn.execute(select(schedule_fires.c.fire_time))).scalars().all()
     assert sorted(rows) == [tick + k for k in range(6)]
     assert await count_jobs(engine) == 6
+    lost = [r for r in caplog.records if "handled by another process" in r.getMessage()]
+    assert lost, "the engines raced for the same ticks (the unique row decided)"
 
 
 async def test_patch_disable_stops_firing(client: httpx.AsyncClient, engine: Engine) -> None:
