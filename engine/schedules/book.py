@@ -78,20 +78,36 @@ class ScheduleBook:
         except JobInvalid as exc:
             raise JobInvalid(_under("/job", exc.errors), _under("/job", exc.warnings)) from None
 
-    async def _checked(self, fields: dict[str, Any], name: str) -> dict[str, Any]:
+    async def _checked(self, fields: dict[str, Any], expression: str, zone: str, name: str) -> Cron:
+        """The schedule's cron; every problem of the cron, the job and the workflow at once."""
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+        cron = None
+        try:
+            cron = self.cron(expression, zone)
+        except JobInvalid as exc:
+            errors += exc.errors
         if fields.get("workflow") is not None:
-            problem = Problem(
-                code="workflows_unavailable", location="/workflow", message=WORKFLOWS_UNAVAILABLE
+            errors.append(
+                Problem(
+                    code="workflows_unavailable",
+                    location="/workflow",
+                    message=WORKFLOWS_UNAVAILABLE,
+                )
             )
-            raise JobInvalid([problem])
         if fields.get("job") is not None:
-            await self.check_job(fields["job"], name=name)
-        return fields
+            try:
+                await self.check_job(fields["job"], name=name)
+            except JobInvalid as exc:
+                errors += exc.errors
+                warnings += exc.warnings
+        if errors or cron is None:
+            raise JobInvalid(errors, warnings)
+        return cron
 
     # --- writes ---------------------------------------------------------------------------
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        cron = self.cron(fields["cron"], fields["timezone"])
-        await self._checked(fields, fields["name"])
+        cron = await self._checked(fields, fields["cron"], fields["timezone"], fields["name"])
         enabled = fields.get("enabled", True)
         row = await self._store.create_schedule(
             {**fields, "next_fire_at": cron.next_after(time.time()) if enabled else None}
@@ -110,12 +126,11 @@ class ScheduleBook:
             "enabled": current.enabled,
             **fields,
         }
-        cron = self.cron(merged["cron"], merged["timezone"])
+        cron = await self._checked(fields, merged["cron"], merged["timezone"], current.name)
         if fields.get("job") is not None:
             fields = {**fields, "workflow": None}
         if fields.get("workflow") is not None:
             fields = {**fields, "job": None}
-        await self._checked(fields, current.name)
         timing = {"cron", "timezone", "enabled"} & fields.keys()
         if timing:
             # A new rule starts from now; re-enabling does not fire the ticks missed meanwhile.

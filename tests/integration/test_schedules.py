@@ -114,10 +114,12 @@ async def test_the_job_is_validated_at_creation_with_locations_under_job(
     errors = response.json()["detail"]["errors"]
     assert {e["location"] for e in errors} == {"/job/tasks/1/bogus"}
     doc["job"]["tasks"][1].pop("bogus")
+    doc["cron"] = "* * *"
     response = await client.post("/api/v1/schedules", json=doc)
     assert response.status_code == 422
     found = {(e["code"], e["location"]) for e in response.json()["detail"]["errors"]}
     assert found == {
+        ("invalid_cron", "/cron"),
         ("unknown_dependency", "/job/tasks/0/depends_on/0"),
         ("unknown_variable", "/job/tasks/1/url"),
     }
