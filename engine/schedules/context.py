@@ -34,6 +34,8 @@ def schedule_problems(spec: JobSpec, *, scheduled: bool) -> list[Problem]:
     unknown fields (``schedule.fire_tim``) in a schedule's job."""
     problems = []
     for index, task in enumerate(spec.tasks):
+        if not _mentions((task.url, task.headers, task.params, task.body, task.when)):
+            continue  # the common case, decided without walking the templates twice
         base = f"/tasks/{index}"
         reads = [
             read
@@ -47,6 +49,17 @@ def schedule_problems(spec: JobSpec, *, scheduled: bool) -> list[Problem]:
             if problem is not None:
                 problems.append(problem)
     return problems
+
+
+def _mentions(value: Any) -> bool:
+    """Whether any string in a JSON value contains the root's name."""
+    if isinstance(value, str):
+        return ROOT in value
+    if isinstance(value, dict):
+        return any(_mentions(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v) for v in value)
+    return False
 
 
 def _problem(pointer: str, parts: tuple[Any, ...], task: str, scheduled: bool) -> Problem | None:

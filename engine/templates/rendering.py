@@ -383,6 +383,7 @@ def root_reads(
     return [
         (where, chain.parts)
         for source, where, _ in _sources(value, pointer, condition)
+        if root in source  # most templates never name the root: skip the analysis
         for chain in _analyse(source, condition).chains
         if chain.root == root
     ]
