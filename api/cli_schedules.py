@@ -32,7 +32,7 @@ console = Console()
 
 app = typer.Typer(
     help="Cron schedules on JOBQUEUE_DB_URL: each tick creates one job.",
-    epilog="Example: jobqueue schedules apply examples/workflows/scheduled_report.yaml",
+    epilog="Example: jobqueue schedules apply nightly.yaml",
     no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON document")]
@@ -64,7 +64,7 @@ def _print_json(data: Any) -> None:
     help="Create or update the schedule named by a workflow file's `name`, from its "
     "`schedule:` section (cron, timezone, overlap, catch_up, enabled); the rest of the file "
     "is the job each tick creates, validated now.\n\n"
-    "Example: jobqueue schedules apply examples/workflows/scheduled_report.yaml",
+    "Example: jobqueue schedules apply nightly.yaml",
 )
 def apply(
     file: Annotated[Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False)],
