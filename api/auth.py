@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from engine import ANONYMOUS, Actor, Engine, Forbidden, Principal, Unauthorized
 
@@ -18,13 +19,14 @@ from engine import ANONYMOUS, Actor, Engine, Forbidden, Principal, Unauthorized
 OPEN_PATHS = frozenset({"/healthz", "/callbacks/{token}", "/api/v1/callbacks/{token}"})
 
 
-def _route_path(request: Request) -> str:
+def _route_path(request: HTTPConnection) -> str:
     route = request.scope.get("route")
     return str(getattr(route, "path", request.scope["path"]))
 
 
-async def authenticate(request: Request) -> Principal:
-    """The principal of the request; 401 without a key or with an unknown or revoked one."""
+async def authenticate(request: HTTPConnection) -> Principal:
+    """The principal of the request (or socket); 401 without a key or with an unknown or
+    revoked one."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -33,7 +35,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def _principal(request: Request) -> Principal:
+async def _principal(request: HTTPConnection) -> Principal:
     if _route_path(request) in OPEN_PATHS:
         return ANONYMOUS
     engine: Engine = request.app.state.engine
@@ -60,13 +62,13 @@ async def require_admin(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-def actor_of(request: Request, principal: Principal) -> Actor:
+def actor_of(request: HTTPConnection, principal: Principal) -> Actor:
     """Who makes a change, as the audit log records it: the key's name and client address."""
     client = request.client
     return Actor(name=principal.name, address=client.host if client else None)
 
 
-async def get_actor(request: Request, principal: PrincipalDep) -> Actor:
+async def get_actor(request: HTTPConnection, principal: PrincipalDep) -> Actor:
     return actor_of(request, principal)
 
 
