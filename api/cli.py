@@ -144,7 +144,7 @@ def _server(server: str) -> Iterator[JobQueue]:
     from api.cli_remote import client_error
 
     try:
-        with JobQueue(server) as jq:
+        with JobQueue(server, api_key=load_settings().api_key) as jq:
             yield jq
     except JobQueueClientError as exc:
         raise client_error(exc, server) from exc

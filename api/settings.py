@@ -18,7 +18,7 @@ def _split(value: object) -> object:
 
 
 #: settings whose values are never printed, not even in an error about them
-SECRET_SETTINGS = frozenset({"api_keys", "admin_keys"})
+SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key"})
 
 
 class Settings(BaseSettings):
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
     #: the same for admin keys (every job, the audit log, keys, InterfaceMaster writes)
     admin_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    #: CLI only: the key ``jobqueue submit`` and ``jobqueue jobs ...`` send to a server
+    api_key: str | None = Field(default=None, repr=False)
     #: seconds before a key created or revoked by another process takes effect here
     key_refresh_seconds: float = Field(default=2.0, gt=0, le=3600)
     #: browser origins allowed to call the API (CORS); empty: no CORS headers at all

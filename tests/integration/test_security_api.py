@@ -284,3 +284,12 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(
         assert "access-control-allow-origin" not in other.headers
         simple = httpx.get(s.url("/healthz"), headers={"Origin": "https://app.example"})
         assert simple.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_the_cli_sends_jobqueue_api_key(server: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(cli_app, ["jobs", "list", "--server", server.base_url])
+    assert refused.exit_code == 1 and "JOBQUEUE_API_KEY" in refused.output
+    monkeypatch.setenv("JOBQUEUE_API_KEY", ALICE.partition(":")[2])
+    listed = runner.invoke(cli_app, ["jobs", "list", "--json", "--server", server.base_url])
+    assert listed.exit_code == 0, listed.output
