@@ -54,6 +54,8 @@ def key_prefix(key: str) -> str:
 
 
 def check_name(name: str) -> str:
+    if name == ANONYMOUS.name:
+        raise ValueError(f"{name!r} is the name of the caller of an API without keys")
     if not NAME_PATTERN.match(name):
         raise ValueError(
             f"key name {name!r} must be 1-128 characters: letters, digits and _ . @ -, "

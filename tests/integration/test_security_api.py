@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route, WebSocketRoute
 from typer.testing import CliRunner
 
+from api.auth import OPEN_PATHS
 from api.cli import app as cli_app
 from api.main import create_app
 from api.settings import Settings
@@ -138,6 +140,40 @@ def test_every_job_route_answers_404_to_another_key(server: ApiServer) -> None:
             assert answer.status_code != 404 or (
                 method == "DELETE" and template.startswith("/jobs")
             ), (method, template, answer.text)
+
+
+def test_every_route_but_the_open_ones_needs_a_key(server: ApiServer) -> None:
+    """Enumerated from the app, so that a route added later cannot skip authentication."""
+    app = create_app(Settings())
+    docs = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    checked = 0
+    for route in _flat_routes(app.routes):
+        path = str(getattr(route, "path", ""))
+        original = getattr(route, "original_route", route)
+        if path in docs or isinstance(original, WebSocketRoute | APIWebSocketRoute):
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method in sorted(getattr(original, "methods", None) or []):
+            if method == "HEAD":
+                continue
+            answer = httpx.request(method, server.url(concrete))
+            open_route = any(path.endswith(p) for p in OPEN_PATHS)
+            assert (answer.status_code != 401) == open_route, (method, path, answer.status_code)
+            checked += 1
+    assert checked >= 30
+
+
+def test_a_batch_is_owned_and_audited_per_job(server: ApiServer) -> None:
+    later = {"url": "http://127.0.0.1:9/", "scheduled_at": "2999-01-01T00:00:00Z"}
+    with http(server, BOB) as bob, http(server, ALICE) as alice, http(server, ROOT) as root:
+        answer = bob.post("/api/v1/jobs/batch", json={"jobs": [later, later]})
+        ids = [item["job_id"] for item in answer.json()["items"]]
+        assert len(ids) == 2
+        for job_id in ids:
+            assert alice.get(f"/api/v1/jobs/{job_id}").status_code == 404
+            assert bob.get(f"/api/v1/jobs/{job_id}").status_code == 200
+            [entry] = root.get("/api/v1/audit", params={"job_id": job_id}).json()["items"]
+            assert (entry["actor"], entry["action"]) == ("bob", "job.create")
 
 
 def test_admin_endpoints_answer_403_to_other_keys(server: ApiServer) -> None:

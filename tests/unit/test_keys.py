@@ -23,6 +23,8 @@ def test_a_short_key_or_a_bad_name_is_refused_without_showing_the_key() -> None:
     assert "tiny-key" not in str(short.value)
     with pytest.raises(ValueError, match="key name"):
         parse_key_entries(("bad name:0123456789abcdef",), admin=False)
+    with pytest.raises(ValueError, match="without keys"):
+        parse_key_entries(("anonymous:0123456789abcdef",), admin=False)
 
 
 def test_settings_refuse_a_key_given_twice_and_never_print_keys() -> None:
