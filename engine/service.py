@@ -64,7 +64,7 @@ class Engine:
         self._worker_tasks: list[asyncio.Task[None]] = []
         env_keys = parse_key_entries(config.api_keys, admin=False)
         env_keys |= parse_key_entries(config.admin_keys, admin=True)
-        self.access = Access(
+        self._access = Access(
             store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
         )
 
@@ -287,27 +287,27 @@ class Engine:
     # --- API keys and the audit log (engine.security.access) -------------------------------
     async def authenticate(self, key: str) -> Principal | None:
         """The principal of a bearer key; ``None`` for an unknown or revoked key."""
-        return await self.access.keyring.authenticate(key)
+        return await self._access.keyring.authenticate(key)
 
     async def auth_enabled(self) -> bool:
         """Whether any API key is configured (environment or database)."""
-        return await self.access.keyring.enabled()
+        return await self._access.keyring.enabled()
 
     async def create_key(
         self, name: str, *, admin: bool = False, by: Actor | None = None
     ) -> tuple[str, dict[str, Any]]:
-        return await self.access.create_key(name, admin=admin, by=by)
+        return await self._access.create_key(name, admin=admin, by=by)
 
     async def revoke_key(self, name: str, *, by: Actor | None = None) -> None:
-        await self.access.revoke_key(name, by=by)
+        await self._access.revoke_key(name, by=by)
 
     async def list_keys(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
-        return await self.access.list_keys(include_revoked=include_revoked)
+        return await self._access.list_keys(include_revoked=include_revoked)
 
     async def audit_log(
         self, flt: AuditFilter, *, limit: int = 100, cursor: str | None = None
     ) -> dict[str, Any]:
-        return await self.access.audit_log(flt, limit=limit, cursor=cursor)
+        return await self._access.audit_log(flt, limit=limit, cursor=cursor)
 
     # --- workers --------------------------------------------------------------------------
     def executor(self) -> Executor:

@@ -33,7 +33,8 @@ class Principal:
 
     @property
     def scope(self) -> str | None:
-        """The owner filter of this principal's reads and changes: ``None`` sees all."""
+        """The owner filter of this principal's reads and changes: ``None`` sees all, and an
+        anonymous principal that is not an admin sees no job (no owner is ``"anonymous"``)."""
         return None if self.admin else self.name
 
 
