@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from api import cli_schedules
+from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.logs import configure_logging
 from engine import JobInvalid, JobStatus
@@ -94,6 +95,7 @@ jobs_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(cli_schedules.app, name="schedules")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
@@ -144,7 +146,7 @@ def _server(server: str) -> Iterator[JobQueue]:
     from api.cli_remote import client_error
 
     try:
-        with JobQueue(server) as jq:
+        with JobQueue(server, api_key=load_settings().api_key) as jq:
             yield jq
     except JobQueueClientError as exc:
         raise client_error(exc, server) from exc

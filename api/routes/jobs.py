@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
+from api.auth import ActorDep, PrincipalDep, actor_of, authenticate
 from api.body import read_document
 from api.deps import EngineDep, SettingsDep
 from api.errors import status_of, validation_problems
@@ -102,6 +103,7 @@ async def submit_job(request: Request) -> Response:
     # injection, since FastAPI's resolution is measurable per request.
     engine: Engine = request.app.state.engine
     settings: Settings = request.app.state.settings
+    principal = await authenticate(request)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 256:
         raise JobInvalid(
@@ -112,8 +114,10 @@ async def submit_job(request: Request) -> Response:
     result = await engine.submit(
         spec,
         single_call=_is_single_call(document),
+        owner=principal.owner,
         idempotency_key=idempotency_key,
         document=document,
+        by=actor_of(request, principal),
     )
     body: dict[str, Any] = {"job_id": result.job_id, "status": result.status}
     if result.warnings:
@@ -179,7 +183,9 @@ def _item_result(index: int, result: SubmitResult | JobQueueError) -> dict[str, 
     openapi_extra=request_body(BatchRequest, '`{"jobs": [...]}`, as JSON or YAML.'),
     responses=answers(200, BatchAnswer, "One entry per item, in order", *BODY_ERRORS),
 )
-async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def submit_batch(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> Any:
     envelope = await read_document(request, settings)
     jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
     if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
@@ -194,7 +200,9 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
         )
     parsed = [_batch_item(i, raw) for i, raw in enumerate(jobs)]
     ready = [(i, p) for i, p in enumerate(parsed) if isinstance(p, BatchItem)]
-    outcomes = await engine.submit_many([p for _, p in ready])
+    outcomes = await engine.submit_many(
+        [p for _, p in ready], owner=principal.owner, by=actor_of(request, principal)
+    )
     items: list[dict[str, Any]] = [p for p in parsed if isinstance(p, dict)]
     items += [_item_result(i, r) for (i, _), r in zip(ready, outcomes, strict=True)]
     return {"items": sorted(items, key=lambda item: item["index"])}
@@ -225,6 +233,7 @@ async def validate_job(request: Request, engine: EngineDep, settings: SettingsDe
 )
 async def list_jobs(
     engine: EngineDep,
+    principal: PrincipalDep,
     status: JobStatus | None = None,
     tag: Annotated[str | None, Query(max_length=128)] = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
@@ -239,6 +248,7 @@ async def list_jobs(
         name=name,
         created_after=_epoch(created_after),
         created_before=_epoch(created_before),
+        owner=principal.scope,
     )
     try:
         return await engine.list_jobs(flt, limit=limit, cursor=cursor)
@@ -254,8 +264,8 @@ async def list_jobs(
     summary="Job detail with its tasks",
     responses=answers(200, JobDetail, "The job and its tasks", 404),
 )
-async def get_job(job_id: str, engine: EngineDep) -> Any:
-    return await engine.get_job(job_id)
+async def get_job(job_id: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_job(job_id, owner=principal.scope)
 
 
 @router.get(
@@ -265,8 +275,8 @@ async def get_job(job_id: str, engine: EngineDep) -> Any:
     "whatever is stored so far.",
     responses=answers(200, JobResult, "The job's responses", 404),
 )
-async def get_result(job_id: str, engine: EngineDep) -> Any:
-    return await engine.get_result(job_id)
+async def get_result(job_id: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_result(job_id, owner=principal.scope)
 
 
 @router.get(
@@ -274,8 +284,9 @@ async def get_result(job_id: str, engine: EngineDep) -> Any:
     summary="Every attempt of one task",
     responses=answers(200, AttemptList, "The task's attempts, oldest first", 404),
 )
-async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "task": task, "attempts": await engine.get_attempts(job_id, task)}
+async def get_attempts(job_id: str, task: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    attempts = await engine.get_attempts(job_id, task, owner=principal.scope)
+    return {"job_id": job_id, "task": task, "attempts": attempts}
 
 
 @router.get(
@@ -294,9 +305,10 @@ async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
 async def get_graph(
     job_id: str,
     engine: EngineDep,
+    principal: PrincipalDep,
     format: Annotated[str, Query(pattern="^(json|mermaid)$")] = "json",
 ) -> Any:
-    graph = await engine.get_graph(job_id)
+    graph = await engine.get_graph(job_id, owner=principal.scope)
     if format == "mermaid":
         nodes = [(n["name"], n["status"]) for n in graph["nodes"]]
         edges = [(e["from"], e["to"]) for e in graph["edges"]]
@@ -309,8 +321,13 @@ async def get_graph(
     summary="Cancel: queued tasks at once, running calls interrupted",
     responses=answers(200, JobState, "Canceled", 404, 409),
 )
-async def cancel_job(job_id: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "status": await engine.cancel(job_id)}
+async def cancel_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Any:
+    return {
+        "job_id": job_id,
+        "status": await engine.cancel(job_id, owner=principal.scope, by=actor),
+    }
 
 
 @router.post(
@@ -320,8 +337,11 @@ async def cancel_job(job_id: str, engine: EngineDep) -> Any:
     "outputs.",
     responses=answers(200, JobState, "The job is running again", 404, 409),
 )
-async def retry_job(job_id: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "status": await engine.retry(job_id)}
+async def retry_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Any:
+    status = await engine.retry(job_id, owner=principal.scope, by=actor)
+    return {"job_id": job_id, "status": status}
 
 
 @router.delete(
@@ -333,6 +353,8 @@ async def retry_job(job_id: str, engine: EngineDep) -> Any:
     "is refused with 409: cancel it first.",
     responses=answers(204, None, "Deleted", 404, 409),
 )
-async def delete_job(job_id: str, engine: EngineDep) -> Response:
-    await engine.delete(job_id)
+async def delete_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Response:
+    await engine.delete(job_id, owner=principal.scope, by=actor)
     return Response(status_code=204)
