@@ -329,3 +329,25 @@ def test_the_cli_sends_jobqueue_api_key(server: ApiServer, monkeypatch: pytest.M
     monkeypatch.setenv("JOBQUEUE_API_KEY", ALICE.partition(":")[2])
     listed = runner.invoke(cli_app, ["jobs", "list", "--json", "--server", server.base_url])
     assert listed.exit_code == 0, listed.output
+
+
+def test_a_schedule_belongs_to_its_key_and_its_jobs_too(server: ApiServer) -> None:
+    """Another key's schedule answers 404 on every route and is missing from its list; the
+    admin sees it; the jobs a tick creates belong to the schedule's key."""
+    schedule = {
+        "name": "alice-nightly",
+        "cron": "0 3 * * *",
+        "job": {"url": "http://127.0.0.1:9/nothing", "max_attempts": 1},
+    }
+    with http(server, ALICE) as alice, http(server, BOB) as bob, http(server, ROOT) as root:
+        created = alice.post("/api/v1/schedules", json=schedule)
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        for key in (sid, "alice-nightly"):
+            assert bob.get(f"/api/v1/schedules/{key}").status_code == 404
+            assert bob.patch(f"/api/v1/schedules/{key}", json={"enabled": False}).status_code == 404
+            assert bob.delete(f"/api/v1/schedules/{key}").status_code == 404
+        assert all(s["id"] != sid for s in bob.get("/api/v1/schedules").json()["items"])
+        assert any(s["id"] == sid for s in alice.get("/api/v1/schedules").json()["items"])
+        assert root.get(f"/api/v1/schedules/{sid}").status_code == 200
+        assert alice.get(f"/api/v1/schedules/{sid}").json()["enabled"] is True
