@@ -22,7 +22,7 @@ Errors: an attempt either returns an :class:`HttpResponse` (any status) or raise
     HttpError                  .kind          .retryable
     ├── network                connect refused/reset, DNS failure, broken body    True
     ├── timeout                no complete response within HttpRequest.timeout    True
-    ├── blocked                the target policy refused the host / address       False
+    ├── blocked_target         the target policy refused the host / address       False
     └── invalid_request        bad URL, scheme, method, header, body; >10 redirects  False
 
 A ``send`` that is cancelled raises ``CancelledError`` at once and closes its connection.
@@ -32,13 +32,21 @@ from engine.http.base import MAX_REDIRECTS, Executor
 from engine.http.codec import USER_AGENT, retry_after_seconds
 from engine.http.factory import create_executor
 from engine.http.messages import HttpError, HttpErrorKind, HttpRequest, HttpResponse
-from engine.http.ssrf import AddressClass, Resolver, TargetPolicy, classify_address
+from engine.http.ssrf import (
+    AddressClass,
+    CheckedTarget,
+    Resolver,
+    TargetPolicy,
+    check_url,
+    classify_address,
+)
 from engine.http.urls import merge_url_params
 
 __all__ = [
     "MAX_REDIRECTS",
     "USER_AGENT",
     "AddressClass",
+    "CheckedTarget",
     "Executor",
     "HttpError",
     "HttpErrorKind",
@@ -46,6 +54,7 @@ __all__ = [
     "HttpResponse",
     "Resolver",
     "TargetPolicy",
+    "check_url",
     "classify_address",
     "create_executor",
     "merge_url_params",

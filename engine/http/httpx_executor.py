@@ -5,11 +5,13 @@ It calls the transport directly, not through ``httpx.AsyncClient``: no client co
 between jobs, no proxies from the environment, no client-side redirect or auth logic. All of
 that is :class:`~engine.http.base.BaseExecutor`'s, shared with the aiohttp executor.
 
-The target is checked before each hop by resolving the host here; the transport then resolves
-it again to connect, so unlike the aiohttp executor the connection is *not* pinned to the
-checked address. Production uses the aiohttp executor. With a supplied transport, no supplied
-resolver and ``allow_private``, host names are not resolved at all (a mock transport connects
-nowhere; IP literals and ``allowed_hosts`` names are still checked).
+The target is checked before each hop with :func:`~engine.http.ssrf.check_url`. With httpx's
+own transport (no transport supplied) the request then goes to the first checked address, with
+the original ``Host`` header and TLS server name, so a rebinding DNS server never gets a
+second say. A supplied transport (a mock, respx) gets the URL as it is: it connects wherever it
+likes. With a supplied transport, no supplied resolver and ``allow_private``, host names are not
+resolved at all (a mock transport connects nowhere; IP literals and ``allowed_hosts`` names are
+still checked).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from yarl import URL
 from engine.http.base import BaseExecutor, Hop, RawResponse, describe_exception
 from engine.http.codec import response_headers
 from engine.http.messages import HttpError
-from engine.http.ssrf import Resolver, TargetPolicy, check_addresses, system_resolve
+from engine.http.ssrf import Resolver, TargetPolicy, check_url, parse_ip
 from engine.http.urls import describe_target
 
 
@@ -44,7 +46,9 @@ class HttpxExecutor(BaseExecutor):
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         self._skip_dns = transport is not None and resolver is None and target_policy.allow_private
-        self._resolve = resolver or system_resolve
+        #: connect to the checked address (our own transport only)
+        self._pin = transport is None
+        self._resolve = resolver
         self._transport = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -52,23 +56,28 @@ class HttpxExecutor(BaseExecutor):
             trust_env=False,
         )
 
-    async def _check_target(self, url: URL) -> None:
+    async def _check_target(self, url: URL) -> str | None:
+        """Check the hop's target; the address to connect to when it was resolved here."""
         host = url.raw_host or ""
         policy = self.target_policy
         if self._check_literal(host):
-            return
+            return None
         if self._skip_dns and (not policy.allowed_hosts or policy.host_allowed(host)):
-            return
-        try:
-            addresses = await self._resolve(host)
-        except OSError as exc:
-            raise HttpError("network", f"cannot resolve host {host!r}: {exc}") from exc
-        check_addresses(host, addresses, policy)
+            return None
+        checked = await check_url(url, policy, resolve=self._resolve)
+        return checked.addresses[0]
 
     async def _send_once(self, hop: Hop) -> RawResponse:
-        await self._check_target(hop.url)
+        address = await self._check_target(hop.url)
+        url, sent, extensions = str(hop.url), list(hop.headers.items()), {}
+        if address is not None and self._pin:
+            ip = parse_ip(address)
+            url = str(hop.url.with_host(str(ip)))
+            if not any(name.lower() == "host" for name, _ in sent):
+                sent.insert(0, ("Host", hop.url.host_port_subcomponent or ""))
+            extensions["sni_hostname"] = hop.url.raw_host or ""
         request = httpx.Request(
-            hop.method, str(hop.url), headers=list(hop.headers.items()), content=hop.content
+            hop.method, url, headers=sent, content=hop.content, extensions=extensions
         )
         where = f"{hop.method} {describe_target(hop.url)}"
         try:

@@ -157,6 +157,12 @@ def _retry_or_fail(
     return _outcome(task, TaskStatus.QUEUED, error=error, next_attempt_at=due, **f)
 
 
+def task_secrets(task: ClaimedTask, settings: AttemptSettings) -> frozenset[str]:
+    """The lower-case header names secret for this task: configured plus task-marked."""
+    marked = task.spec.secret_headers
+    return settings.secret_headers | frozenset(marked) if marked else settings.secret_headers
+
+
 def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, Any]:
     headers = mask_headers(resp.headers, secret=secret)
     return {
@@ -169,7 +175,7 @@ def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, An
 
 
 def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> Outcome:
-    fields = _response_fields(resp, settings.secret_headers)
+    fields = _response_fields(resp, task_secrets(task, settings))
     if 200 <= resp.status_code < 300:
         schema = task.spec.output_schema
         errors = validate_instance(schema, resp.body) if schema is not None else []
@@ -227,6 +233,7 @@ async def run_attempt(
         body=rendered["body"],
         timeout=timeout,
         follow_redirects=spec.follow_redirects,
+        secret_headers=task_secrets(task, settings),
     )
     try:
         response = await executor.send(request)

@@ -30,6 +30,8 @@ class StoredTaskSpec:
     body: Any = None
     timeout_sec: float | None = None
     follow_redirects: bool = False
+    #: header names (lower case) the task marks secret, besides the configured ones
+    secret_headers: list[str] | None = None
     when: str | None = None
     interface: str | None = None
     backoff_strategy: str | None = None
