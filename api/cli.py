@@ -200,7 +200,9 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Exit once nothing is queued or running")] = False,
 ) -> None:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, settings.engine_config().secret_header_names
+    )
 
     async def main() -> None:
         engine = await open_engine(settings.engine_config())

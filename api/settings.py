@@ -65,10 +65,16 @@ class Settings(BaseSettings):
     template_max_output_bytes: int = Field(default=1_048_576, ge=1024)
     #: seconds one template render may take
     template_max_render_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: more header names whose values are masked and encrypted (comma list)
+    secret_headers: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Fernet keys, comma-separated: the first encrypts, all decrypt
+    secret_key: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    #: per-host caps, e.g. ``api.example.com=4:10/s,*.internal.example=2``
+    host_limits: str = ""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", "secret_headers", "secret_key", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split(value)
@@ -132,4 +138,7 @@ class Settings(BaseSettings):
                 max_header_bytes=self.max_header_bytes,
                 max_url_length=self.max_url_length,
             ),
+            secret_header_names=frozenset(name.lower() for name in self.secret_headers),
+            secret_keys=self.secret_key,
+            host_limits=self.host_limits,
         )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
+    from engine.masking import SecretLogFilter, mask_view
     from engine.schedules.files import load_schedule_file, place_in_schedule_file
     from engine.security.access import Actor
     from engine.security.keys import ANONYMOUS, Principal, parse_key_entries
@@ -65,6 +66,7 @@ _EXPORTS = {
     "LoadedDocument": "engine.jobs.loader",
     "NotFound": "engine.errors",
     "Problem": "engine.errors",
+    "SecretLogFilter": "engine.masking",
     "SubmitResult": "engine.service",
     "TaskStatus": "engine.states",
     "TooLarge": "engine.errors",
@@ -75,6 +77,7 @@ _EXPORTS = {
     "join_pointer": "engine.jsonpointer",
     "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
+    "mask_view": "engine.masking",
     "parse_yaml_body": "engine.jobs.loader",
     "place_in_schedule_file": "engine.schedules.files",
     "to_mermaid": "engine.dag",
@@ -100,6 +103,7 @@ __all__ = [
     "NotFound",
     "Principal",
     "Problem",
+    "SecretLogFilter",
     "SubmitResult",
     "TaskStatus",
     "TooLarge",
@@ -111,6 +115,7 @@ __all__ = [
     "join_pointer",
     "load_schedule_file",
     "load_workflow_file",
+    "mask_view",
     "parse_key_entries",
     "parse_yaml_body",
     "place_in_schedule_file",

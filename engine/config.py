@@ -45,6 +45,7 @@ class EngineConfig:
     change_check_interval: float = 0.005
     write_batch_max: int = 512
     max_template_output_bytes: int = 1_048_576
+    #: more header names (lower case) whose values are masked, encrypted and not redirected
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
     #: every worker that takes any job also runs the scheduler loop (cron schedules)
     scheduler: bool = True
@@ -58,3 +59,7 @@ class EngineConfig:
     key_refresh_seconds: float = 2.0
     #: creation-time limits of a job document (each answers 422 naming itself)
     limits: JobLimits = field(default_factory=lambda: JobLimits())
+    #: Fernet keys (url-safe base64): the first encrypts stored secrets, all decrypt
+    secret_keys: tuple[str, ...] = ()
+    #: per-host caps of each worker process (``engine.http.host_limits`` parses it)
+    host_limits: str = ""

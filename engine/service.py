@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from engine.config import EngineConfig
 from engine.contracts import schema_problems
@@ -18,6 +18,7 @@ from engine.jobs import views
 from engine.jobs.limits import limit_problems
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
+from engine.masking import mask_view
 from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker
@@ -29,6 +30,8 @@ from engine.security.keys import Principal, parse_key_entries
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.store.audit import AuditFilter
 from schemas.jobs import JobSpec
+
+T = TypeVar("T")
 
 log = logging.getLogger("jobqueue.engine")
 
@@ -203,23 +206,28 @@ class Engine:
         return results
 
     # --- reads ----------------------------------------------------------------------------
+    def mask(self, document: T) -> T:
+        """``document`` as it may be shown: every read path (API, events) passes through here
+        (:func:`engine.masking.mask_view` with the configured secret header names)."""
+        return cast(T, mask_view(document, self.config.secret_header_names))
+
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
-        return views.job_detail(job, rows, self.config.default_timeout)
+        return self.mask(views.job_detail(job, rows, self.config.default_timeout))
 
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner, with_results=True)
-        return views.job_result(job, rows)
+        return self.mask(views.job_result(job, rows))
 
     async def get_attempts(
         self, job_id: str, task: str, *, owner: str | None = None
     ) -> list[dict[str, Any]]:
         rows = await self._store.attempts(job_id, task, owner=owner)
-        return [views.attempt_view(r) for r in rows]
+        return self.mask([views.attempt_view(r) for r in rows])
 
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
-        return {"job_id": job.id, "status": job.status, **views.graph_view(rows)}
+        return self.mask({"job_id": job.id, "status": job.status, **views.graph_view(rows)})
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None
