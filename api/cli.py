@@ -25,7 +25,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from api import cli_schedules
+from api import cli_schedules, cli_secrets
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.logs import configure_logging
@@ -96,6 +96,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(keys_app, name="keys")
+cli_secrets.register(keys_app)
 
 
 @app.callback()

@@ -83,6 +83,7 @@ class Engine:
             sqlite_synchronous=config.sqlite_synchronous,
             migrate_schema=migrate,
             write_batch_max=config.write_batch_max,
+            secret_keys=config.secret_keys,
         )
         return cls(store, config, executor)
 
@@ -91,6 +92,12 @@ class Engine:
         if self._executor is not None:
             await self._executor.aclose()
         await self._store.close()
+
+    async def rotate_secret(self) -> int:
+        """Re-encrypt every stored task's request parts with the first ``JOBQUEUE_SECRET_KEY``
+        (plaintext rows get encrypted too); the number of rows rewritten. Safe while workers
+        run: a row is rewritten in one statement, and every listed key still decrypts it."""
+        return await self._store.rotate_secrets()
 
     # --- submit / validate ----------------------------------------------------------------
     async def _masters_for(self, spec: JobSpec) -> dict[str, InterfaceSchemas]:

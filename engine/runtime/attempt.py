@@ -212,6 +212,8 @@ async def run_attempt(
     task: ClaimedTask, executor: Executor, load: ContextLoader, settings: AttemptSettings
 ) -> Outcome:
     now = time.time()
+    if task.secret_error is not None:
+        return failed(task, {"type": "secret_key", "message": task.secret_error})
     if task.expires_at is not None and now >= task.expires_at:
         return failed(task, expired_error())
     rendered, early = await _render(task, load, settings.templates)

@@ -40,9 +40,14 @@ class StoredTaskSpec:
     retry_on_status: list[int] | None = None
     input_schema: Any = None
     output_schema: Any = None
+    #: ``headers``, ``params`` and ``body`` encrypted at rest (see ``engine.store.secrets``)
+    sealed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _SPEC_FIELDS}
+        data = {name: getattr(self, name) for name in _SPEC_FIELDS}
+        if data["sealed"] is None:
+            del data["sealed"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoredTaskSpec:
@@ -65,6 +70,8 @@ class ClaimedTask:
     upstream: tuple[str, ...]
     templated: bool
     expires_at: float | None
+    #: why the encrypted request parts could not be decrypted (the attempt fails), else None
+    secret_error: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ClaimedTask:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, text
@@ -59,6 +60,7 @@ from engine.store.schedules import (
     schedule_row,
     schedule_rows,
 )
+from engine.store.secrets import SEALED_COLUMNS, RotateOp, SecretBox
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import Wakeup
 from engine.store.writer import BatchWriter, WriteOp
@@ -81,8 +83,12 @@ def _database_down(exc: Exception) -> bool:
 class Store:
     """One database: its engines, its group-commit writer and the in-process wake-up."""
 
-    def __init__(self, engines: Engines, *, write_batch_max: int = 512) -> None:
+    def __init__(
+        self, engines: Engines, *, write_batch_max: int = 512, secret_keys: Sequence[str] = ()
+    ) -> None:
         self._engines = engines
+        #: encryption at rest of the tasks' request parts (``JOBQUEUE_SECRET_KEY``)
+        self.secrets = SecretBox(secret_keys)
         #: set when a commit of this process made tasks ready
         self.wakeup = Wakeup()
         self._writer = BatchWriter(
@@ -97,11 +103,14 @@ class Store:
         sqlite_synchronous: str = "FULL",
         migrate_schema: bool = True,
         write_batch_max: int = 512,
+        secret_keys: Sequence[str] = (),
     ) -> Store:
+        box = SecretBox(secret_keys)  # a malformed key fails here, before anything opens
         engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
         if migrate_schema:
             await migrate.upgrade(engines.writer)
         store = cls(engines, write_batch_max=write_batch_max)
+        store.secrets = box
         store._writer.start()
         return store
 
@@ -144,6 +153,10 @@ class Store:
     async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
         """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
         are inserted already claimed for that worker."""
+        if self.secrets.enabled:
+            new.job["params"] = self.secrets.seal_params(new.job.get("params"))
+            for row in new.tasks:
+                row["spec"] = self.secrets.seal(row["spec"])
         op = SubmitOp(new, dispatch)
         try:
             return await self.write(op)
@@ -153,6 +166,13 @@ class Store:
             # Another process committed a job with the same Idempotency-Key between our check
             # and our insert (PostgreSQL made us wait for it): check again, now it is visible.
             return await self.write(op)
+        finally:
+            self._open_dispatched(dispatch)
+
+    def _open_dispatched(self, dispatch: Dispatch | None) -> None:
+        """Decrypt what a write claimed for a worker, before the worker starts it."""
+        if dispatch is not None and dispatch.claimed:
+            dispatch.claimed[:] = [self.secrets.open_task(t) for t in dispatch.claimed]
 
     async def cancel(
         self, job_id: str, *, owner: str | None = None, audit: AuditEntry | None = None
@@ -202,15 +222,19 @@ class Store:
     ) -> list[ClaimedTask]:
         """Up to ``limit`` due tasks, leased to ``worker``; only of ``job_ids`` when given."""
         only = list(job_ids) if job_ids is not None else None
-        return await self.write(
+        claimed = await self.write(
             ClaimOp(worker=worker, limit=limit, lease_seconds=lease_seconds, job_ids=only)
         )
+        return [self.secrets.open_task(t) for t in claimed]
 
     async def complete(self, outcome: Outcome, dispatch: Dispatch | None = None) -> bool:
         """Record how an attempt ended and settle its job, in one transaction; false when the
         fence refused it (the task no longer runs that attempt). With ``dispatch``, the tasks it
         made ready are claimed for that worker (``dispatch.claimed``)."""
-        return await self.write(CompleteOp(outcome, dispatch))
+        try:
+            return await self.write(CompleteOp(outcome, dispatch))
+        finally:
+            self._open_dispatched(dispatch)
 
     async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
         return await self.write(
@@ -221,6 +245,19 @@ class Store:
         """Put these (task id, attempt) pairs back to queued without spending an attempt."""
         return await self.write(HandBackOp(running))
 
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt every stored task's request parts with the first key, a page per
+        transaction; returns how many rows were rewritten."""
+        rewritten = 0
+        for where in range(len(SEALED_COLUMNS)):
+            after = None
+            while True:
+                count, last = await self.write(RotateOp(self.secrets, where, after=after))
+                if last is None:
+                    break
+                rewritten, after = rewritten + count, last
+        return rewritten
+
     async def reap(self, *, max_rescues: int, now: float | None = None) -> Reaped:
         return await self.write(ReapOp(max_rescues=max_rescues, now=now))
 
@@ -228,7 +265,12 @@ class Store:
         self, job_id: str, upstream: Sequence[str]
     ) -> tuple[Any, dict[str, dict[str, Any]]]:
         async with self.read() as conn:
-            return await reads.render_inputs(conn, job_id, upstream)
+            job, outputs = await reads.render_inputs(conn, job_id, upstream)
+        if self.secrets.enabled or job.params:
+            params = self.secrets.open_params(job.params)
+            if params is not job.params:
+                job = SimpleNamespace(id=job.id, name=job.name, params=params)
+        return job, outputs
 
     async def running_states(self, task_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
         async with self.read() as conn:
