@@ -14,6 +14,7 @@ from engine.config import EngineConfig
 from engine.contracts import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
+from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.jobs import views
 from engine.jobs.limits import limit_problems
 from engine.jobs.submission import build_rows, request_hash
@@ -73,6 +74,7 @@ class Engine:
         self._access = Access(
             store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
         )
+        self._host_limiter: HostLimiter | None = None
 
     @classmethod
     async def open(
@@ -376,6 +378,12 @@ class Engine:
             )
         return self._executor
 
+    def host_limiter(self) -> HostLimiter:
+        """The per-host caps and pauses every worker of this process shares."""
+        if self._host_limiter is None:
+            self._host_limiter = HostLimiter(parse_host_limits(self.config.host_limits))
+        return self._host_limiter
+
     def worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
         """A worker of this process; with ``only_jobs``, one that claims only their tasks."""
         scheduler = None
@@ -388,6 +396,7 @@ class Engine:
             metrics=self.metrics,
             only_jobs=only_jobs,
             scheduler=scheduler,
+            hosts=self.host_limiter(),
         )
         self._workers.append(worker)
         return worker

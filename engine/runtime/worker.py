@@ -27,6 +27,7 @@ from ulid import ULID
 
 from engine.config import EngineConfig
 from engine.http import Executor
+from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
 from engine.runtime.attempt import AttemptSettings, run_attempt
@@ -56,6 +57,7 @@ class Worker:
         metrics: Metrics,
         only_jobs: frozenset[str] | None = None,
         scheduler: Scheduler | None = None,
+        hosts: HostLimiter | None = None,
     ) -> None:
         self._store = store
         #: the scheduler loop that runs beside the claim loop (not in burst mode)
@@ -73,6 +75,7 @@ class Worker:
                 max_output_bytes=config.max_template_output_bytes,
                 max_render_seconds=config.max_template_render_seconds,
             ),
+            hosts=hosts or HostLimiter(parse_host_limits(config.host_limits)),
         )
         self._stop = asyncio.Event()
         #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain
@@ -341,6 +344,15 @@ class Worker:
     async def _record(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome. When it can make downstream tasks ready and this worker has
         no backlog, the same transaction claims them for it (no claim round trip per hop)."""
+        if outcome.deferred:
+            if await self._store.defer(outcome):
+                log.debug(
+                    "job %s task %s: %s",
+                    task.job_id,
+                    task.name,
+                    (outcome.error or {}).get("message"),
+                )
+            return
         final = outcome.status is not TaskStatus.QUEUED
         wanted = self._slots.free() if final and not outcome.solo else 0
         applied = await self.dispatching(

@@ -117,6 +117,9 @@ class Outcome:
     #: for a retry: when the next attempt is due
     next_attempt_at: float | None = None
     skip_reason: str | None = None
+    #: nothing was sent (the host is paused or at its cap): hand the task back until
+    #: ``next_attempt_at`` as if never claimed, spending no attempt
+    deferred: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

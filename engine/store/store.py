@@ -27,6 +27,7 @@ from engine.errors import Unavailable
 from engine.store import migrate, reads
 from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
 from engine.store.claims import ClaimOp, Dispatch
+from engine.store.defer import DeferOp
 from engine.store.dialects import (
     Engines,
     FileChangeWatch,
@@ -235,6 +236,11 @@ class Store:
             return await self.write(CompleteOp(outcome, dispatch))
         finally:
             self._open_dispatched(dispatch)
+
+    async def defer(self, outcome: Outcome) -> bool:
+        """Give a claimed task back unsent, until ``outcome.next_attempt_at``, spending no
+        attempt (a host paused or at its cap); false when the fence refused it."""
+        return await self.write(DeferOp(outcome))
 
     async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
         return await self.write(
