@@ -49,4 +49,6 @@ def rotate_secret() -> None:
             "fix: list every key rows may be encrypted with (new first, then the old ones)",
             code=1,
         ) from exc
-    Console().print(f"re-encrypted {count} stored tasks with the first key")
+    Console().print(
+        f"re-encrypted {count} stored rows (task requests, job params) with the first key"
+    )

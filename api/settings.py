@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -18,7 +19,7 @@ def _split(value: object) -> object:
 
 
 #: settings whose values are never printed, not even in an error about them
-SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key"})
+SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key", "secret_key"})
 
 
 class Settings(BaseSettings):
@@ -100,6 +101,20 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("two API keys of the environment have the same name")
         return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, key in enumerate(value, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"key {position} of {len(value)} is not a Fernet key (32 url-safe "
+                    "base64-encoded bytes; make one with: python -c 'from cryptography.fernet "
+                    "import Fernet; print(Fernet.generate_key().decode())')"
+                ) from None
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
 """Encryption at rest of the request parts of a stored task (``JOBQUEUE_SECRET_KEY``).
 
-With keys configured, a task spec's ``headers``, ``params`` and ``body`` are written as one
-Fernet token under the spec's ``sealed`` key (the other fields, which the API shows and the
-claim needs, stay readable), and so are a job's ``params`` (the inputs templates render);
+With keys configured, a task spec's ``url``, ``headers``, ``params`` and ``body`` are written as
+one Fernet token under the spec's ``sealed`` key (the other fields, which the API shows and the
+claim needs, stay readable, and so does the URL with its userinfo masked), and so are a job's
+``params`` (the inputs templates render);
 without keys they are stored as they are. The store seals on the
 way in (:meth:`Store.submit`) and opens on the way out (claims), so everything above it sees
 plaintext. Keys are a :class:`~cryptography.fernet.MultiFernet`: the first encrypts, every one
@@ -23,12 +24,13 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.masking import mask_text
 from engine.store.records import ClaimedTask
 from engine.store.tables import jobs, tasks
 from engine.store.writer import WriteOp
 
-#: the spec fields that are encrypted
-SEALED_FIELDS = ("headers", "params", "body")
+#: the spec fields that are encrypted (the ``url`` stays readable with its userinfo masked)
+SEALED_FIELDS = ("url", "headers", "params", "body")
 #: the spec key that holds the token
 SEALED_KEY = "sealed"
 #: the only key of a job's sealed params
@@ -72,6 +74,8 @@ class SecretBox:
             return spec
         parts = {name: spec.get(name) for name in SEALED_FIELDS}
         rest = {k: v for k, v in spec.items() if k not in SEALED_FIELDS}
+        if isinstance(spec.get("url"), str):
+            rest["url"] = mask_text(spec["url"])  # what the API shows of it, without userinfo
         rest[SEALED_KEY] = self._fernet.encrypt(orjson.dumps(parts)).decode("ascii")
         return rest
 

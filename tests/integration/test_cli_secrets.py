@@ -34,7 +34,7 @@ def test_rotate_secret_re_encrypts_with_the_first_key(
     monkeypatch.setenv("JOBQUEUE_SECRET_KEY", f"{NEW},{OLD}")
     result = CliRunner().invoke(app, ["keys", "rotate-secret"])
     assert result.exit_code == 0, result.output
-    assert "re-encrypted 1 stored tasks with the first key" in result.output
+    assert "re-encrypted 1 stored rows (task requests, job params)" in result.output
 
     monkeypatch.setenv("JOBQUEUE_SECRET_KEY", OLD)  # rows the listed keys cannot read
     result = CliRunner().invoke(app, ["keys", "rotate-secret"])
@@ -47,3 +47,15 @@ def test_rotate_secret_without_a_key_says_how_to_make_one(cli_env: Path) -> None
     assert result.exit_code == 2
     assert "JOBQUEUE_SECRET_KEY is not set" in result.output
     assert "Fernet.generate_key()" in result.output
+
+
+def test_a_malformed_key_is_a_settings_error(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBQUEUE_SECRET_KEY", f"{OLD},not-a-key")
+    result = CliRunner().invoke(app, ["keys", "rotate-secret"])
+    assert result.exit_code == 2
+    assert (
+        "JOBQUEUE_SECRET_KEY: " in result.output
+        and "key 2 of 2 is not a Fernet key" in result.output
+    )

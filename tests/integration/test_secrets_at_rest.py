@@ -21,7 +21,13 @@ from tests.support.waiting import job_ends
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
-SECRETS = ["Bearer header-secret-a1", "query-secret-b2", "body-secret-c3", "param-secret-d4"]
+SECRETS = [
+    "Bearer header-secret-a1",
+    "query-secret-b2",
+    "body-secret-c3",
+    "param-secret-d4",
+    "url-secret-e5",
+]
 
 
 def secret_job(server: TargetServer) -> dict[str, Any]:
@@ -64,7 +70,7 @@ async def test_request_parts_are_stored_only_encrypted(
     db_url: str, target_server: TargetServer
 ) -> None:
     doc = secret_job(target_server)
-    doc["tasks"][0]["url"] = target_server.url("/json")
+    doc["tasks"][0]["url"] = target_server.url("/json").replace("://", "://u:url-secret-e5@")
     config = make_config(db_url, secret_keys=(OLD_KEY,))
     engine = await Engine.open(config)
     try:
@@ -72,6 +78,8 @@ async def test_request_parts_are_stored_only_encrypted(
         job_id = (await engine.submit(parse_job_document(doc))).job_id
         assert (await job_ends(engine, job_id))["status"] == "succeeded"
         await engine.stop_workers()
+        shown = (await engine.get_job(job_id))["tasks"][0]["url"]
+        assert shown == target_server.url("/json").replace("://", "://***@")
     finally:
         await engine.close()
     stored = await raw_storage(db_url)

@@ -3,6 +3,8 @@ and the spread of the times handed to deferred tasks."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from engine.http.host_limits import HostLimiter, HostRule, parse_host_limits
@@ -82,7 +84,7 @@ def test_deferred_tasks_get_spread_out_slots() -> None:
     assert hosts.acquire("a.org") is None
     slots = [hosts.acquire("a.org") for _ in range(5)]
     assert all(s is not None for s in slots)
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]  # type: ignore[operator]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]  # type: ignore[operator]
     assert all(gap > 0 for gap in gaps)
     assert slots[0] > clock.now  # type: ignore[operator]
 

@@ -14,6 +14,7 @@ SPEC = {"method": "GET", "url": "http://x/", "headers": {"A": "1"}, "params": {"
 def test_seal_keeps_what_the_api_shows_and_hides_the_request_parts() -> None:
     sealed = SecretBox([OLD]).seal(SPEC)
     assert set(sealed) == {"method", "url", SEALED_KEY}
+    assert sealed["url"] == "http://x/"
     assert SecretBox([OLD]).open(sealed) == SPEC
     assert SecretBox([NEW, OLD]).open(sealed) == SPEC  # every listed key decrypts
 
