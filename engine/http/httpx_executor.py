@@ -6,28 +6,81 @@ between jobs, no proxies from the environment, no client-side redirect or auth l
 that is :class:`~engine.http.base.BaseExecutor`'s, shared with the aiohttp executor.
 
 The target is checked before each hop with :func:`~engine.http.ssrf.check_url`. With httpx's
-own transport (no transport supplied) the request then goes to the first checked address, with
-the original ``Host`` header and TLS server name, so a rebinding DNS server never gets a
-second say. A supplied transport (a mock, respx) gets the URL as it is: it connects wherever it
-likes. With a supplied transport, no supplied resolver and ``allow_private``, host names are not
-resolved at all (a mock transport connects nowhere; IP literals and ``allowed_hosts`` names are
-still checked).
+own transport (no transport supplied) the connection then goes to the checked address: the
+transport's network backend (:class:`PinnedBackend`) connects to the address checked for the
+host instead of resolving it again, so a rebinding DNS server never gets a second say, while
+the URL, ``Host`` header, TLS server name and connection pool keep the host name. A supplied
+transport (a mock, respx) connects wherever it likes. With a supplied transport, no supplied
+resolver and ``allow_private``, host names are not resolved at all (a mock transport connects
+nowhere; IP literals and ``allowed_hosts`` names are still checked).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from typing import cast
 
+import httpcore
 import httpx
 from yarl import URL
 
 from engine.http.base import BaseExecutor, Hop, RawResponse, describe_exception
 from engine.http.codec import response_headers
 from engine.http.messages import HttpError
-from engine.http.ssrf import Resolver, TargetPolicy, check_url, parse_ip
+from engine.http.ssrf import Resolver, TargetPolicy, check_url
 from engine.http.urls import describe_target
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend that connects to the checked address of a host name."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        #: host name (as in the URL) -> the address the guard checked for it last
+        self.pins: dict[str, str] = {}
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_tcp(
+            self.pins.get(host, host),
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _pinned_transport(max_connections: int) -> tuple[httpx.AsyncHTTPTransport, PinnedBackend]:
+    """httpx's own transport whose connection pool connects through a :class:`PinnedBackend`."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    backend = PinnedBackend()
+    transport._pool = httpcore.AsyncConnectionPool(  # the pool httpx builds, plus our backend
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        network_backend=backend,
+    )
+    return transport, backend
 
 
 class HttpxExecutor(BaseExecutor):
@@ -46,15 +99,12 @@ class HttpxExecutor(BaseExecutor):
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         self._skip_dns = transport is not None and resolver is None and target_policy.allow_private
-        #: connect to the checked address (our own transport only)
-        self._pin = transport is None
         self._resolve = resolver
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            trust_env=False,
-        )
+        #: our own transport connects to the checked addresses (a supplied one as it likes)
+        self._backend: PinnedBackend | None = None
+        if transport is None:
+            transport, self._backend = _pinned_transport(max_connections)
+        self._transport = transport
 
     async def _check_target(self, url: URL) -> str | None:
         """Check the hop's target; the address to connect to when it was resolved here."""
@@ -69,15 +119,10 @@ class HttpxExecutor(BaseExecutor):
 
     async def _send_once(self, hop: Hop) -> RawResponse:
         address = await self._check_target(hop.url)
-        url, sent, extensions = str(hop.url), list(hop.headers.items()), {}
-        if address is not None and self._pin:
-            ip = parse_ip(address)
-            url = str(hop.url.with_host(str(ip)))
-            if not any(name.lower() == "host" for name, _ in sent):
-                sent.insert(0, ("Host", hop.url.host_port_subcomponent or ""))
-            extensions["sni_hostname"] = hop.url.raw_host or ""
+        if address is not None and self._backend is not None:
+            self._backend.pins[hop.url.raw_host or ""] = address
         request = httpx.Request(
-            hop.method, url, headers=sent, content=hop.content, extensions=extensions
+            hop.method, str(hop.url), headers=list(hop.headers.items()), content=hop.content
         )
         where = f"{hop.method} {describe_target(hop.url)}"
         try:

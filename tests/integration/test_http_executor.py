@@ -293,8 +293,7 @@ def fake_dns(table: dict[str, list[str]]) -> Callable[[str], Any]:
 
 async def test_aiohttp_connects_to_the_address_it_checked(target_server: TargetServer) -> None:
     # "target.test" exists only in the guard's resolver: the connection can only have gone to
-    # the address the guard returned (the httpx executor checks, then lets its transport resolve
-    # again, so it is not pinned and is not tested here)
+    # the address the guard returned (both executors: tests/integration/test_outgoing_guard.py)
     executor = create_executor(
         max_connections=1,
         max_body_bytes=1024,
