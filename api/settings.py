@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_key_entries
+from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_host_limits, parse_key_entries
 from schemas.jobs import MAX_TASKS_PER_JOB
 
 
@@ -114,6 +114,15 @@ class Settings(BaseSettings):
                     "base64-encoded bytes; make one with: python -c 'from cryptography.fernet "
                     "import Fernet; print(Fernet.generate_key().decode())')"
                 ) from None
+        return value
+
+    @field_validator("host_limits")
+    @classmethod
+    def _host_limits(cls, value: str) -> str:
+        try:
+            parse_host_limits(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("JOBQUEUE_HOST_LIMITS: ")) from None
         return value
 
     @field_validator("sqlite_synchronous", mode="before")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         Unavailable,
         WorkerFailed,
     )
+    from engine.http.host_limits import parse_host_limits
     from engine.jobs.loader import (
         LoadedDocument,
         WorkflowFileError,
@@ -78,6 +79,7 @@ _EXPORTS = {
     "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
     "mask_view": "engine.masking",
+    "parse_host_limits": "engine.http.host_limits",
     "parse_yaml_body": "engine.jobs.loader",
     "place_in_schedule_file": "engine.schedules.files",
     "to_mermaid": "engine.dag",
@@ -116,6 +118,7 @@ __all__ = [
     "load_schedule_file",
     "load_workflow_file",
     "mask_view",
+    "parse_host_limits",
     "parse_key_entries",
     "parse_yaml_body",
     "place_in_schedule_file",
