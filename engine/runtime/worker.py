@@ -344,13 +344,15 @@ class Worker:
     async def _record(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome. When it can make downstream tasks ready and this worker has
         no backlog, the same transaction claims them for it (no claim round trip per hop)."""
-        if outcome.deferred:
+        if outcome.deferred:  # nothing was sent: the claim is undone, no attempt spent
             if await self._store.defer(outcome):
-                log.debug(
-                    "job %s task %s: %s",
+                log_transition(
                     task.job_id,
                     task.name,
-                    (outcome.error or {}).get("message"),
+                    task.attempt,
+                    TaskStatus.RUNNING,
+                    TaskStatus.QUEUED,
+                    error_type="host_busy",
                 )
             return
         final = outcome.status is not TaskStatus.QUEUED
