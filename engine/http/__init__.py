@@ -9,7 +9,8 @@ aiohttp: one ``ClientSession`` per worker process, a ``TCPConnector`` sized to
 ``JOBQUEUE_CONCURRENCY``, keep-alive, and a resolver that enforces the target policy and pins
 each connection to the address it checked. The httpx executor takes any
 ``httpx.AsyncBaseTransport`` so unit tests can see the exact outgoing request (respx,
-``httpx.MockTransport``); it checks targets before sending but cannot pin the connection.
+``httpx.MockTransport``); it checks targets before sending and, with its own transport, pins the
+connection too. Either executor is the guard for every outgoing request (``ssrf.check_url``).
 Everything but the hop itself (deadline, redirects, header defaults, body cap and parsing) is
 shared code in ``base.py``, so both executors put the same bytes on the wire and return equal
 responses.
