@@ -27,8 +27,9 @@ def create_executor(
     use this (or :func:`engine.http.check_url`) for any request the engine sends, webhook
     deliveries included. ``kind="aiohttp"`` is the default, for production. ``kind="httpx"``
     sends through ``transport`` (default: httpx's own, pinned to the checked addresses), e.g.
-    ``httpx.MockTransport`` or respx in tests (a supplied transport is not pinned). ``resolver`` (host -> addresses) replaces
-    the system resolver, for tests of the target policy. Call ``aclose()`` when done.
+    ``httpx.MockTransport`` or respx in tests (a supplied transport is not pinned).
+    ``resolver`` (host -> addresses) replaces the system resolver, for tests of the target
+    policy. Call ``aclose()`` when done.
     """
     if kind == "aiohttp":
         if transport is not None:
