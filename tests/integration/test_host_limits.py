@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from engine import Engine, EngineConfig
+from engine.store import Outcome
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
+from tests.support.store import store_of
 from tests.support.waiting import job_ends, until
 
 
@@ -26,13 +28,26 @@ async def submit(engine: Engine, url: str, **fields: Any) -> str:
 
 
 async def test_concurrent_calls_to_a_host_stay_under_its_cap(
-    running: Engine, target_server: TargetServer
+    running: Engine, target_server: TargetServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = store_of(running)
+    deferrals = 0
+    defer = store.defer
+
+    async def counting_defer(outcome: Outcome) -> bool:
+        nonlocal deferrals
+        deferrals += 1
+        return await defer(outcome)
+
+    monkeypatch.setattr(store, "defer", counting_defer)
     ids = [await submit(running, target_server.url(f"/slow?seconds=0.2&n={i}")) for i in range(8)]
     jobs = await asyncio.gather(*(job_ends(running, job_id, timeout=30) for job_id in ids))
     assert [job["status"] for job in jobs] == ["succeeded"] * 8
     assert target_server.max_in_flight == 2  # the worker had 8 slots; the host allows 2
     assert len(target_server.requests) == 8
+    # the waiting tasks came back at spread-out times, not in a tight loop: 6 had to wait for
+    # 3 rounds of 2 calls of 0.2 s, a few hand-backs each
+    assert 0 < deferrals <= 60
     for job_id in ids:  # waiting for the host spent no attempt and left no attempt row
         assert (await running.get_job(job_id))["attempt"] == 1
         attempts = await running.get_attempts(job_id, "main")
