@@ -275,7 +275,7 @@ class Store:
         if self.secrets.enabled or job.params:
             params = self.secrets.open_params(job.params)
             if params is not job.params:
-                job = SimpleNamespace(id=job.id, name=job.name, params=params)
+                job = SimpleNamespace(**{**job._mapping, "params": params})
         return job, outputs
 
     async def running_states(self, task_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
