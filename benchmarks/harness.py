@@ -14,16 +14,26 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from benchmarks import profiling, queued, workloads
+from benchmarks.peers import PeerContext, PeerUnavailable, all_peers
+from benchmarks.peers.pgqueuer_peer import pg_database
 from benchmarks.procs import Proc, ProcessFailed, http_get, start_target, target_port
 from benchmarks.servers import Commands, Server, server_available, start_server, stop_server
+from benchmarks.steal import StealMeter
 
-WORKLOADS = ("W0", "W1", "W1_worker", "W2", "W3", "RSS_100k")
+WORKLOADS = (
+    "W0", "W1", "W1_worker", "W1_polled", "W1_pg", "W2", "W2_large", "W3", "RSS_100k",
+)  # fmt: skip
+#: what runs without ``--only``: W2_large (a 10,000-task wide job and chains) takes minutes
+DEFAULT_WORKLOADS = frozenset(WORKLOADS) - {"W2_large"}
+#: worker processes of the PostgreSQL W1 runs
+PG_WORKERS = (1, 2, 4)
 Run = dict[str, dict[str, Any]]
 
 
@@ -38,7 +48,9 @@ class Config:
     runs: int = 3
     timeout: float = 600.0
     #: the workloads to run (W0 always runs: every ratio needs it)
-    only: frozenset[str] = field(default_factory=lambda: frozenset(WORKLOADS))
+    only: frozenset[str] = DEFAULT_WORKLOADS
+    #: run the same W1 through the other job queues of ``benchmarks.peers``
+    peers: bool = False
 
     @classmethod
     def quick(cls, runs: int = 1) -> Config:
@@ -57,6 +69,7 @@ class Outcome:
     errors: list[str]
     target: dict[str, Any]
     profile: dict[str, Any]
+    skipped: list[str] = field(default_factory=list)
 
 
 def _brief(figures: dict[str, Any]) -> str:
@@ -80,19 +93,29 @@ class Harness:
         self.profile: dict[str, Any] = {}
         self.url = f"http://127.0.0.1:{target_port(target)}/json"
         self.errors: list[str] = []
+        self.skipped: list[str] = []
 
     def wants(self, *names: str) -> bool:
         return any(name in self.cfg.only for name in names)
 
     async def guarded(self, run: Run, name: str, work: Callable[[], Awaitable[Any]]) -> None:
-        """Run one workload; an exception is recorded (and printed), never fatal to the rest."""
+        """Run one workload; an exception is recorded (and printed), never fatal to the rest.
+
+        ``steal_pct`` is the machine's steal time over the workload (``/proc/stat``)."""
         try:
-            figures = await work()
+            with StealMeter() as steal:
+                figures = await work()
+        except PeerUnavailable as exc:
+            self.skipped.append(f"{name}: {exc}")
+            print(f"  - {name} skipped: {exc}", flush=True)
+            return
         except Exception as exc:
             message = f"{name}: {type(exc).__name__}: {exc}"
             self.errors.append(message)
             print(f"  ! {message}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             return
+        if steal.pct is not None:
+            figures["steal_pct"] = steal.pct
         run.setdefault(name, {}).update(figures)
         print(f"  {name}: {_brief(figures)}", flush=True)
 
@@ -116,6 +139,58 @@ class Harness:
             return
         await self._server_part("W1", self._embedded(run, index))
         await self._server_part("W1_worker", self._separate_worker(run, index))
+        await self._server_part("W1_polled", self._polled(run, index))
+        if self.wants("W1_pg"):
+            await self._server_part("W1_pg", self._postgres(run, index))
+        if self.cfg.peers:
+            await self._peers(run)
+
+    async def _polled(self, run: Run, index: int) -> None:
+        if not self.wants("W1_polled"):
+            return
+        cfg = self.cfg
+        with contextlib.ExitStack() as stack:
+            server = await start_server(
+                stack, self.workdir, f"run{index}-polled", embedded=True, commands=self.commands
+            )
+            await self.guarded(
+                run, "W1_polled",
+                lambda: workloads.w1_polled(
+                    server, self.url, cfg.jobs, cfg.concurrency, cfg.timeout
+                ),
+            )  # fmt: skip
+            stop_server(server)
+
+    async def _postgres(self, run: Run, index: int) -> None:
+        """W1 on PostgreSQL: ``serve`` without worker plus 1, 2, 4 ``jobqueue worker``s."""
+        cfg = self.cfg
+        for count in PG_WORKERS:
+            name = f"W1_pg_{count}w"
+            try:
+                url = await pg_database(f"jobqueue_bench_w1_{count}")
+            except PeerUnavailable as exc:
+                self.skipped.append(f"W1_pg: {exc}")
+                print(f"  - W1_pg skipped: {exc}", flush=True)
+                return
+            with contextlib.ExitStack() as stack:
+                server = await start_server(
+                    stack, self.workdir, f"run{index}-pg{count}", embedded=False,
+                    with_worker=True, commands=self.commands, db_url=url, workers=count,
+                )  # fmt: skip
+                await self.guarded(run, name, partial(
+                    workloads.w1_bulk, server, self.url, cfg.jobs, cfg.concurrency, cfg.timeout
+                ))  # fmt: skip
+                stop_server(server)
+
+    async def _peers(self, run: Run) -> None:
+        for peer in all_peers():
+            with contextlib.ExitStack() as stack:
+                ctx = PeerContext(
+                    url=self.url, jobs=self.cfg.jobs, concurrency=self.cfg.concurrency,
+                    idle_samples=self.cfg.idle_samples, workdir=self.workdir, stack=stack,
+                    timeout=self.cfg.timeout,
+                )  # fmt: skip
+                await self.guarded(run, f"peer_{peer.name}", partial(peer.run, ctx))
 
     async def _server_part(self, name: str, part: Awaitable[None]) -> None:
         """A server that does not start costs its workloads, never the results of the rest."""
@@ -141,6 +216,8 @@ class Harness:
                 await self._w1(run, "W1", server, self.profile_to if index == 0 else None)
             if self.wants("W2") and "aiohttp_rps" in run.get("W0", {}):
                 await self.guarded(run, "W2", lambda: self._w2(server, run["W0"]))
+            if self.wants("W2_large") and "aiohttp_rps" in run.get("W0", {}):
+                await self.guarded(run, "W2_large", lambda: self._w2_large(server, run["W0"]))
             if self.wants("W3"):
                 await self.guarded(
                     run, "W3", lambda: workloads.w3_http(server, self.url, self.cfg.validate_tasks)
@@ -164,6 +241,17 @@ class Harness:
 
     async def _w2(self, server: Server, w0: dict[str, Any]) -> dict[str, Any]:
         return await workloads.w2_dag(server, self.url, self.cfg.dag_tasks, w0, self.cfg.timeout)
+
+    async def _w2_large(self, server: Server, w0: dict[str, Any]) -> dict[str, Any]:
+        """Per-task overhead as the job grows: wide and chain jobs of 1,000 and 10,000 tasks."""
+        out: dict[str, Any] = {}
+        for shape in ("wide", "chain"):
+            for n in (1000, 10_000):
+                figures = await workloads.w2_shape(server, self.url, shape, n, w0, 1800.0)
+                out[f"{shape}_{n}_overhead_ms_per_task"] = figures["overhead_ms_per_task"]
+                out[f"{shape}_{n}_e2e_server_s"] = figures["e2e_server_s"]
+                print(f"    W2 {shape} {n}: {_brief(figures)}", flush=True)
+        return out
 
     async def _separate_worker(self, run: Run, index: int) -> None:
         if not self.wants("W1_worker"):
@@ -216,4 +304,4 @@ async def run_all(cfg: Config, workdir: Path, commands: Commands, profile: Path 
         target.stop()
         ceiling = [line for line in target.log_tail().splitlines() if line.startswith("CEILING")]
         stats["ceiling_line"] = ceiling[-1] if ceiling else None
-    return Outcome(runs, queued_run, harness.errors, stats, harness.profile)
+    return Outcome(runs, queued_run, harness.errors, stats, harness.profile, harness.skipped)

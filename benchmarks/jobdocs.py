@@ -24,6 +24,13 @@ def fan_out_fan_in(url: str, n_tasks: int) -> Doc:
     return {"name": "w2", "tasks": tasks}
 
 
+def chain(url: str, n_tasks: int) -> Doc:
+    """``t0 -> t1 -> ... -> t(n-1)``: one call at a time, each hop a scheduling step."""
+    tasks: list[Doc] = [{"name": "t0", "url": url}]
+    tasks += [{"name": f"t{i}", "url": url, "depends_on": [f"t{i - 1}"]} for i in range(1, n_tasks)]
+    return {"name": "chain", "tasks": tasks}
+
+
 _ITEMS = {"type": "array", "items": {"type": "string"}}
 _OUTPUT = {
     "type": "object",

@@ -120,10 +120,15 @@ class Submitted:
         return len(self.ids) / max(self.last_answered - self.first_sent, 1e-9)
 
 
-async def submit_many(api: Api, doc: dict[str, Any], n: int, concurrency: int) -> Submitted:
-    """POST ``doc`` to /jobs ``n`` times at ``concurrency``; one request per job."""
+async def submit_many(
+    api: Api, doc: dict[str, Any], n: int, concurrency: int, into: list[str] | None = None
+) -> Submitted:
+    """POST ``doc`` to /jobs ``n`` times at ``concurrency``; one request per job. The ids are
+    appended to ``into`` as they arrive when it is given (a poller can follow them)."""
     payload = orjson.dumps(doc)
     out = Submitted(first_sent=time.time())
+    if into is not None:
+        out.ids = into
 
     async def one(_: int) -> None:
         status, body = await api.post("/jobs", payload)

@@ -75,6 +75,40 @@ def add_ratios(runs: list[dict[str, dict[str, Any]]]) -> None:
                     figures[f"{key}/ceiling"] = figures[key] / ceiling
 
 
+#: (JobQueue workload, its rate) compared with (peer, its rate): higher is better for JobQueue
+PEER_RATIOS = (
+    ("W1", "e2e_wall_jobs_per_s", "saq"),
+    ("W1", "e2e_wall_jobs_per_s", "huey"),
+    ("W1_worker", "e2e_wall_jobs_per_s", "saq"),
+    ("W1_pg_1w", "e2e_wall_jobs_per_s", "pgqueuer"),
+    ("W1_pg_2w", "e2e_wall_jobs_per_s", "pgqueuer"),
+    ("W1_pg_4w", "e2e_wall_jobs_per_s", "pgqueuer"),
+)
+
+
+def add_peer_ratios(runs: list[dict[str, dict[str, Any]]]) -> None:
+    """Write ``vs_peers``: JobQueue's figures over each peer's of the same run (throughput:
+    > 1 is faster; ``idle_latency ... / peer``: < 1 is faster), and polled W1 over W1."""
+    for run in runs:
+        out: dict[str, float] = {}
+        for workload, key, peer in PEER_RATIOS:
+            ours = run.get(workload, {}).get(key)
+            theirs = run.get(f"peer_{peer}", {}).get("e2e_jobs_per_s")
+            if ours and theirs:
+                out[f"{workload}/{peer} jobs_per_s"] = ours / theirs
+        ours_idle = run.get("W1", {}).get("idle_latency_polled_ms")
+        for peer in ("saq", "huey", "pgqueuer"):
+            theirs = run.get(f"peer_{peer}", {}).get("idle_latency_polled_ms")
+            if ours_idle and theirs:
+                out[f"W1 idle_latency/{peer}"] = ours_idle / theirs
+        polled = run.get("W1_polled", {}).get("e2e_jobs_per_s")
+        listed = run.get("W1", {}).get("e2e_wall_jobs_per_s")
+        if polled and listed:
+            out["W1_polled/W1 jobs_per_s"] = polled / listed
+        if out:
+            run["vs_peers"] = out
+
+
 def check_targets(summary: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
     out = []
     for workload, key, op, bound in TARGETS:

@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=None, help=f"comma list of workloads among {','.join(WORKLOADS)}"
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run W1 through saq, huey and pgqueuer (pip install -e '.[bench]')",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, db)")
     return parser.parse_args(argv)
 
@@ -59,7 +64,7 @@ def build_config(args: argparse.Namespace) -> Config:
     unknown = (only or frozenset()) - set(WORKLOADS)
     if unknown:
         raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
-    overrides = {"jobs": args.jobs, "queued_jobs": args.queued, "only": only}
+    overrides = {"jobs": args.jobs, "queued_jobs": args.queued, "only": only, "peers": args.peers}
     return replace(cfg, **{key: value for key, value in overrides.items() if value is not None})
 
 
@@ -67,6 +72,7 @@ def _document(
     args: argparse.Namespace, cfg: Config, started: datetime, out: Outcome
 ) -> dict[str, Any]:
     report.add_ratios(out.runs)
+    report.add_peer_ratios(out.runs)
     summary = report.summarize([*out.runs, out.queued] if out.queued else out.runs)
     return {
         "started_at": report.iso(started),
@@ -81,6 +87,7 @@ def _document(
         "targets": report.check_targets(summary),
         "profile": out.profile,
         "errors": out.errors,
+        "skipped": out.skipped,
     }
 
 
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.render_table(document["summary"], document["targets"]))
     report.write_json(path, document)
     print(f"\nresults: {path}")
+    if outcome.skipped:
+        print(f"skipped ({len(outcome.skipped)}):\n  " + "\n  ".join(outcome.skipped))
     if outcome.errors:
         print(f"errors ({len(outcome.errors)}):\n  " + "\n  ".join(outcome.errors))
     if args.keep:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.procs import Proc, clean_env, free_port, spawn, wait_ready
@@ -23,9 +23,12 @@ class Server:
     worker: Proc | None
     db_path: Path
     startup_s: float
+    #: further worker processes (the PostgreSQL runs with several workers)
+    more_workers: list[Proc] = field(default_factory=list)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in (self.api, self.worker) if p is not None]
+        procs = [self.api, self.worker, *self.more_workers]
+        return [p.pid for p in procs if p is not None]
 
 
 def _jobqueue_script() -> Path | None:
@@ -64,9 +67,11 @@ def worker_argv(commands: Commands) -> list[str]:
     return [sys.executable, "-c", "from api.cli import main; main()", "worker"]
 
 
-def server_env(db_path: Path, embedded: bool, concurrency: int = CONCURRENCY) -> dict[str, str]:
+def server_env(
+    db_path: Path, embedded: bool, concurrency: int = CONCURRENCY, db_url: str | None = None
+) -> dict[str, str]:
     extra = {
-        "JOBQUEUE_DB_URL": f"sqlite+aiosqlite:///{db_path}",
+        "JOBQUEUE_DB_URL": db_url or f"sqlite+aiosqlite:///{db_path}",
         "JOBQUEUE_CONCURRENCY": str(concurrency),
         "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
         "JOBQUEUE_EMBEDDED_WORKER": "true" if embedded else "false",
@@ -94,10 +99,13 @@ async def start_server(
     embedded: bool,
     with_worker: bool = False,
     commands: Commands = Commands(),
+    db_url: str | None = None,
+    workers: int = 1,
 ) -> Server:
-    """Start the API (and a worker process) on ``workdir/<name>.db``; wait for /healthz."""
+    """Start the API (and ``workers`` worker processes) on ``workdir/<name>.db`` or on
+    ``db_url``; wait for /healthz."""
     db_path = workdir / f"{name}.db"
-    env = server_env(db_path, embedded)
+    env = server_env(db_path, embedded, db_url=db_url)
     port = free_port()
     api = spawn(stack, f"{name}-serve", serve_argv(port, commands), workdir, env)
     base = f"http://127.0.0.1:{port}"
@@ -105,11 +113,17 @@ async def start_server(
     worker = None
     if with_worker:
         worker = spawn(stack, f"{name}-worker", worker_argv(commands), workdir, env)
-    return Server(base=base, api=api, worker=worker, db_path=db_path, startup_s=startup)
+    more = [
+        spawn(stack, f"{name}-worker{i}", worker_argv(commands), workdir, env)
+        for i in range(1, workers if with_worker else 1)
+    ]
+    return Server(base, api, worker, db_path, startup, more)
 
 
 def stop_server(server: Server) -> None:
     """Stop the worker first (it drains), then the API."""
+    for worker in server.more_workers:
+        worker.stop()
     if server.worker is not None:
         server.worker.stop()
     server.api.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 
 from benchmarks import jobdocs
 from benchmarks.loadgen import (
+    TERMINAL,
     Api,
     Meter,
     bounded,
@@ -128,7 +130,7 @@ async def w1_bulk(
         ):
             with Meter() as submitting:
                 sub = await submit_many(api, doc, n, concurrency)
-            drained = await wait_drained(api, timeout)
+            drained = await wait_drained(api, timeout, interval=0.02)
         server_cpu = sum(cpu_seconds(pid) for pid in server.pids()) - cpu0
         if not sub.ids:
             raise RuntimeError(f"no job accepted: {sub.errors}")
@@ -144,12 +146,63 @@ async def w1_bulk(
         "e2e_jobs_per_s": len(sub.ids) / (finished_max - sub.first_sent),
         "e2e_server_jobs_per_s": len(sub.ids) / (finished_max - created_min),
         "e2e_wall_s": drained - sub.first_sent,
+        "e2e_wall_jobs_per_s": len(sub.ids) / (drained - sub.first_sent),
         "latency_p50_ms": percentile(lat, 50) * 1000,
         "latency_p99_ms": percentile(lat, 99) * 1000,
         **whole.figures("gen"),
         "server_cpu_ms_per_job": server_cpu / n * 1000,
         "peak_rss_sampled_mb": rss.peak_mb,
         **_memory(server),
+    }
+
+
+async def w1_polled(server: Server, url: str, n: int, concurrency: int, timeout: float) -> Figures:
+    """W1 as a REST client would watch it: ``n`` jobs submitted as in W1 while a poller reads
+    each unfinished job's ``GET /jobs/{id}`` (8 in flight, 5 ms between passes) until every
+    job has ended. ``e2e_jobs_per_s`` is jobs / (last seen finished - first POST)."""
+    doc = jobdocs.single_call(url)
+    async with new_session(concurrency + 10) as session:
+        api = Api(session, server.base)
+        await submit_many(api, doc, concurrency, concurrency)
+        await wait_drained(api, timeout)
+        cpu0 = sum(cpu_seconds(pid) for pid in server.pids())
+        seen: set[str] = set()
+        polls = 0
+        submitting = True
+
+        async def poll_one(pending: list[str], i: int) -> None:
+            nonlocal polls
+            polls += 1
+            code, body = await api.get(f"/jobs/{pending[i]}")
+            if code == 200 and isinstance(body, dict) and body.get("status") in TERMINAL:
+                seen.add(pending[i])
+
+        async def poller(sub_ids: list[str]) -> None:
+            nonlocal polls
+            deadline = time.monotonic() + timeout
+            while submitting or len(seen) < len(sub_ids):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("polled W1 not finished")
+                pending = [job_id for job_id in list(sub_ids) if job_id not in seen]
+                await bounded(len(pending), 8, partial(poll_one, pending))
+                await asyncio.sleep(0.005)
+
+        with Meter() as whole:
+            first = time.time()
+            ids: list[str] = []
+            task = asyncio.create_task(poller(ids))
+            sub = await submit_many(api, doc, n, concurrency, into=ids)
+            submitting = False
+            await task
+            last_seen = time.time()
+        server_cpu = sum(cpu_seconds(pid) for pid in server.pids()) - cpu0
+    return {
+        "jobs": n,
+        "accepted": len(sub.ids),
+        "polls_per_job": polls / max(len(sub.ids), 1),
+        "e2e_jobs_per_s": len(sub.ids) / (last_seen - first),
+        "server_cpu_ms_per_job": server_cpu / n * 1000,
+        **whole.figures("gen"),
     }
 
 
@@ -212,7 +265,21 @@ async def w2_dag(server: Server, url: str, n_tasks: int, w0: Figures, timeout: f
     Run on a server whose earlier jobs have all ended (the end is seen when nothing is queued
     or running).
     """
-    payload = orjson.dumps(jobdocs.fan_out_fan_in(url, n_tasks))
+    return await w2_shape(server, url, "wide", n_tasks, w0, timeout)
+
+
+async def w2_shape(
+    server: Server, url: str, shape: str, n_tasks: int, w0: Figures, timeout: float
+) -> Figures:
+    """W2 for a ``wide`` job (root -> n-2 -> sink) or a ``chain`` of ``n_tasks``, whose HTTP
+    estimate is ``n_tasks * rtt`` (one call at a time)."""
+    if shape == "chain":
+        doc = jobdocs.chain(url, n_tasks)
+        http_estimate = n_tasks * w0["rtt_ms"] / 1000
+    else:
+        doc = jobdocs.fan_out_fan_in(url, n_tasks)
+        http_estimate = 2 * w0["rtt_ms"] / 1000 + (n_tasks - 2) / w0["aiohttp_rps"]
+    payload = orjson.dumps(doc)
     async with new_session(4) as session:
         api = Api(session, server.base)
         cpu0 = cpu_seconds(server.api.pid)
@@ -225,9 +292,8 @@ async def w2_dag(server: Server, url: str, n_tasks: int, w0: Figures, timeout: f
         await wait_drained(api, timeout, interval=0.02)
         wall = time.perf_counter() - start
         server_cpu = cpu_seconds(server.api.pid) - cpu0
-        job = await wait_job(api, body["job_id"], 0.05, 10)
+        job = await wait_job(api, body["job_id"], 0.05, 30)
     e2e = ts(job["finished_at"]) - ts(job["created_at"])  # type: ignore[operator]
-    http_estimate = 2 * w0["rtt_ms"] / 1000 + (n_tasks - 2) / w0["aiohttp_rps"]
     return {
         "tasks": n_tasks,
         "status_ok": 1 if job.get("status") == "succeeded" else 0,
