@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from engine.errors import Unavailable
+from engine.store.tables import jobs
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
@@ -104,6 +105,16 @@ async def serialize_migrations(conn: AsyncConnection) -> None:
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
+async def lock_jobs(conn: AsyncConnection, job_ids: list[str]) -> None:
+    """Make the transactions that settle the same job take turns (PostgreSQL: the job rows
+    ``FOR UPDATE``), so that each reads the task states the previous one committed. SQLite:
+    nothing to do, one writer at a time."""
+    if conn.dialect.name == "postgresql" and job_ids:
+        await conn.execute(
+            select(jobs.c.id).where(jobs.c.id.in_(sorted(job_ids))).with_for_update()
+        )
 
 
 #: SQLSTATEs of a PostgreSQL server going away or coming back: class 08 (connection exception),

@@ -115,8 +115,12 @@ class CompleteOp(WriteOp[bool]):
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
                 await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
-            multi = {o.job_id for o in valid if not o.solo and o.status is not TaskStatus.QUEUED}
-            if await settle(conn, multi, now):
+            ended_tasks: dict[str, list[int]] = {}
+            for o in valid:
+                if not o.solo and o.status is not TaskStatus.QUEUED:
+                    ended_tasks.setdefault(o.job_id, []).append(o.task_id)
+            multi = set(ended_tasks)
+            if await settle(conn, multi, now, ended_tasks):
                 ops[0].wakes = not await _claim_promoted(conn, ops, multi)
         valid_ids = {(o.task_id, o.attempt) for o in valid}
         return [(o.task_id, o.attempt) in valid_ids for o in outcomes]

@@ -1,20 +1,26 @@
-"""Apply :func:`engine.dag.scheduler.advance` inside a write transaction.
+"""Settle jobs inside a write transaction: promote or skip their pending tasks, finish them.
 
 Called by every write that can end a task (an attempt's outcome, the reaper, a retry of the job)
 so that downstream tasks are promoted or skipped, and the job is finished, in the same commit.
+An outcome names the tasks that ended, and only their successors are visited
+(:func:`engine.dag.successors.settle_from`, reading task states as it goes); the rarer writes
+re-evaluate the whole job with :func:`engine.dag.scheduler.advance`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.dag import SKIP_UPSTREAM, TaskState, advance
-from engine.states import JobStatus, TaskStatus
+from engine.dag import SKIP_UPSTREAM, TaskState, advance, job_outcome
+from engine.dag.scheduler import Transitions
+from engine.dag.successors import JobShape, State, Steps, settle_from
+from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
+from engine.store.dialects import lock_jobs
 from engine.store.tables import jobs, tasks
 from schemas.jobs import TriggerRule
 
@@ -49,14 +55,109 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
         )
 
 
-async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> bool:
+async def settle(
+    conn: AsyncConnection,
+    job_ids: Iterable[str],
+    now: float,
+    ended: Mapping[str, Sequence[int]] | None = None,
+) -> bool:
     """Promote / skip pending tasks of these jobs and finish the jobs that ended.
 
-    Returns true when tasks were queued (the caller wakes the workers after commit).
+    With ``ended`` (job id -> ids of its tasks that just ended), only the successors of those
+    tasks are looked at; without it, every task of the jobs. Returns true when tasks were
+    queued (the caller wakes the workers after commit).
     """
     ids = sorted(set(job_ids))
     if not ids:
         return False
+    if ended is None:
+        return await _settle_whole(conn, ids, now)
+    await lock_jobs(conn, ids)
+    shapes = await _shapes(conn, ids)
+    queue: list[int] = []
+    skip: list[int] = []
+    idle: list[str] = []
+    ttl: dict[int, float | None] = {}
+    for job_id in ids:
+        graph = _graph(job_id, shapes[job_id])
+        result = await _drive(conn, settle_from(graph, ended.get(job_id, ())))
+        queue.extend(result.queue)
+        skip.extend(result.skip)
+        ttl.update((i, shapes[job_id][i].ttl_seconds) for i in result.queue)
+        if not result.queue:
+            idle.append(job_id)  # a job that just queued a task has not ended
+    await _write(conn, queue, skip, ttl, now)
+    finished = {j: s for j in idle if (s := await _final_status(conn, j)) is not None}
+    if finished:
+        await finish_jobs(conn, finished, now)
+    return bool(queue)
+
+
+async def _drive(conn: AsyncConnection, steps: Steps) -> Transitions:
+    """Answer the task-state reads of :func:`settle_from` from the database."""
+    try:
+        need = next(steps)
+        while True:
+            need = steps.send(await _states(conn, need))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+_READ_CHUNK = 2000
+
+
+async def _states(conn: AsyncConnection, ids: list[int]) -> dict[int, State]:
+    found: dict[int, State] = {}
+    for start in range(0, len(ids), _READ_CHUNK):
+        rows = await conn.execute(
+            select(tasks.c.id, tasks.c.status, tasks.c.skip_reason).where(
+                tasks.c.id.in_(ids[start : start + _READ_CHUNK])
+            )
+        )
+        found.update((r.id, (TaskStatus(r.status), r.skip_reason)) for r in rows)
+    return found
+
+
+_TERMINAL_VALUES = sorted(s.value for s in TASK_TERMINAL)
+
+
+async def _final_status(conn: AsyncConnection, job_id: str) -> JobStatus | None:
+    """The job's final status once none of its tasks is active (one indexed probe first)."""
+    active = await conn.execute(
+        select(tasks.c.id)
+        .where(tasks.c.job_id == job_id, tasks.c.status.not_in(_TERMINAL_VALUES))
+        .limit(1)
+    )
+    if active.first() is not None:
+        return None
+    rows = await conn.execute(select(tasks.c.status).where(tasks.c.job_id == job_id).distinct())
+    return job_outcome([TaskStatus(r.status) for r in rows])
+
+
+async def _write(
+    conn: AsyncConnection,
+    queue: list[int],
+    skip: list[int],
+    ttl: Mapping[int, float | None],
+    now: float,
+) -> None:
+    if queue:
+        await conn.execute(
+            _queue_stmt,
+            [{"b_id": i, "b_now": now, "b_expires": _expiry(now, ttl[i])} for i in queue],
+        )
+    if skip:
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id.in_(skip), tasks.c.status == TaskStatus.PENDING.value)
+            .values(status=TaskStatus.SKIPPED.value, skip_reason=SKIP_UPSTREAM, finished_at=now)
+        )
+
+
+async def _settle_whole(conn: AsyncConnection, ids: list[str], now: float) -> bool:
+    """Every pending task of the jobs re-evaluated (a retry of the job, the reaper)."""
+    for job_id in ids:
+        _GRAPHS.pop(job_id, None)  # statuses went back: the scan hints start over
     shapes = await _shapes(conn, ids)
     rows = (
         await conn.execute(
@@ -89,17 +190,7 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
         skip.extend(result.skip)
         if result.job_status is not None:
             finished[job_id] = result.job_status
-    if queue:
-        await conn.execute(
-            _queue_stmt,
-            [{"b_id": i, "b_now": now, "b_expires": _expiry(now, ttl[i])} for i in queue],
-        )
-    if skip:
-        await conn.execute(
-            update(tasks)
-            .where(tasks.c.id.in_(skip), tasks.c.status == TaskStatus.PENDING.value)
-            .values(status=TaskStatus.SKIPPED.value, skip_reason=SKIP_UPSTREAM, finished_at=now)
-        )
+    await _write(conn, queue, skip, ttl, now)
     if finished:
         await finish_jobs(conn, finished, now)
     return bool(queue)
@@ -124,6 +215,23 @@ class _TaskShape:
 #: graph on every batch of outcomes.
 _SHAPES: OrderedDict[str, dict[int, _TaskShape]] = OrderedDict()
 _SHAPES_MAX = 256
+#: job id -> its graph indexed by task id (children, parents) and scan hints; same bound
+_GRAPHS: OrderedDict[str, JobShape] = OrderedDict()
+
+
+def _graph(job_id: str, shape: dict[int, _TaskShape]) -> JobShape:
+    graph = _GRAPHS.get(job_id)
+    if graph is None:
+        graph = JobShape.build(
+            {i: t.upstream for i, t in shape.items()},
+            {i: t.name for i, t in shape.items()},
+            {i: t.trigger_rule for i, t in shape.items()},
+        )
+        _GRAPHS[job_id] = graph
+    _GRAPHS.move_to_end(job_id)
+    while len(_GRAPHS) > _SHAPES_MAX:
+        _GRAPHS.popitem(last=False)
+    return graph
 
 
 async def _shapes(conn: AsyncConnection, job_ids: list[str]) -> dict[str, dict[int, _TaskShape]]:
