@@ -99,6 +99,8 @@ tasks = Table(
     UniqueConstraint("job_id", "name", name="uq_tasks_job_name"),
     Index("ix_tasks_running_lease", "status", "lease_expires_at"),
     Index("ix_tasks_expiry", "status", "expires_at"),
+    #: a job's active tasks (is the job over?) without reading its other rows
+    Index("ix_tasks_job_status", "job_id", "status"),
 )
 
 #: the claim query's order (priority desc, due time, age) over queued tasks only
