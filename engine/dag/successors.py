@@ -72,12 +72,14 @@ def _ok(state: State) -> bool:
     return status is TaskStatus.SUCCEEDED or (status is TaskStatus.SKIPPED and reason == SKIP_WHEN)
 
 
-def settle_from(shape: JobShape, ended: Iterable[int]) -> Steps:
-    """The pending successors of ``ended`` (and of what that skips) that become ready or
-    skipped. Yields lists of task ids to read; returns the :class:`Transitions` (without
-    ``job_status``: whether the job ended is the store's question, answered by an index)."""
+def settle_from(shape: JobShape, ended: Mapping[int, State]) -> Steps:
+    """The pending successors of the tasks that ``ended`` (with the states they ended in),
+    and of what that skips, that become ready or skipped. Yields lists of task ids to read;
+    returns the :class:`Transitions` (without ``job_status``: whether the job ended is the
+    store's question, answered by an index)."""
     out = Transitions()
-    known: dict[int, State] = {}
+    # an all_success successor of a failure is skipped at once, whatever its other upstreams
+    known: dict[int, State] = dict(ended)
     todo: deque[int] = deque()
     queued: set[int] = set()
 
@@ -87,8 +89,6 @@ def settle_from(shape: JobShape, ended: Iterable[int]) -> Steps:
                 queued.add(child)
                 todo.append(child)
 
-    ended = list(ended)
-    yield from _read(known, ended)  # an all_success successor of a failure is skipped at once
     for task_id in ended:
         push_children(task_id)
     while todo:

@@ -115,10 +115,10 @@ class CompleteOp(WriteOp[bool]):
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
                 await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
-            ended_tasks: dict[str, list[int]] = {}
+            ended_tasks: dict[str, dict[int, tuple[TaskStatus, str | None]]] = {}
             for o in valid:
                 if not o.solo and o.status is not TaskStatus.QUEUED:
-                    ended_tasks.setdefault(o.job_id, []).append(o.task_id)
+                    ended_tasks.setdefault(o.job_id, {})[o.task_id] = (o.status, o.skip_reason)
             multi = set(ended_tasks)
             if await settle(conn, multi, now, ended_tasks):
                 ops[0].wakes = not await _claim_promoted(conn, ops, multi)

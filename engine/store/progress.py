@@ -10,7 +10,7 @@ re-evaluate the whole job with :func:`engine.dag.scheduler.advance`.
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
@@ -59,13 +59,13 @@ async def settle(
     conn: AsyncConnection,
     job_ids: Iterable[str],
     now: float,
-    ended: Mapping[str, Sequence[int]] | None = None,
+    ended: Mapping[str, Mapping[int, State]] | None = None,
 ) -> bool:
     """Promote / skip pending tasks of these jobs and finish the jobs that ended.
 
-    With ``ended`` (job id -> ids of its tasks that just ended), only the successors of those
-    tasks are looked at; without it, every task of the jobs. Returns true when tasks were
-    queued (the caller wakes the workers after commit).
+    With ``ended`` (job id -> its tasks that just ended -> the ``(status, skip_reason)`` they
+    ended in), only the successors of those tasks are looked at; without it, every task of
+    the jobs. Returns true when tasks were queued (the caller wakes the workers after commit).
     """
     ids = sorted(set(job_ids))
     if not ids:
@@ -80,7 +80,7 @@ async def settle(
     ttl: dict[int, float | None] = {}
     for job_id in ids:
         graph = _graph(job_id, shapes[job_id])
-        result = await _drive(conn, settle_from(graph, ended.get(job_id, ())))
+        result = await _drive(conn, settle_from(graph, ended.get(job_id, {})))
         queue.extend(result.queue)
         skip.extend(result.skip)
         ttl.update((i, shapes[job_id][i].ttl_seconds) for i in result.queue)

@@ -75,7 +75,7 @@ def test_settling_from_ended_tasks_agrees_with_advance(
         for task_id in batch:
             states[task_id] = data.draw(st.sampled_from(ENDINGS))
         expected = _oracle(states, shape, upstream)
-        got = run_with(settle_from(shape, batch), states)
+        got = run_with(settle_from(shape, {i: states[i] for i in batch}), states)
         assert sorted(got.queue) == sorted(expected.queue)
         assert sorted(got.skip) == sorted(expected.skip)
         for task_id in expected.queue:
@@ -97,7 +97,7 @@ def test_a_wide_sink_reads_only_its_witness_while_it_waits() -> None:
     reads: list[int] = []
     for task_id in range(1, n + 1):
         states[task_id] = (TaskStatus.SUCCEEDED, None)
-        steps = settle_from(shape, [task_id])
+        steps = settle_from(shape, {task_id: states[task_id]})
         try:
             need = next(steps)
             while True:
