@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import NotFound
@@ -32,34 +32,41 @@ async def job_row(conn: AsyncConnection, job_id: str, owner: str | None = None) 
     return row
 
 
+_TASK_COLUMNS = (
+    tasks.c.id,
+    tasks.c.name,
+    tasks.c.position,
+    tasks.c.status,
+    tasks.c.attempt,
+    tasks.c.tries,
+    tasks.c.max_attempts,
+    tasks.c.spec,
+    tasks.c.upstream,
+    tasks.c.started_at,
+    tasks.c.finished_at,
+    tasks.c.skip_reason,
+    tasks.c.error,
+)
+_RESULT_COLUMNS = (
+    tasks.c.response_status,
+    tasks.c.response_headers,
+    tasks.c.response_body,
+    tasks.c.response_truncated,
+    tasks.c.duration_ms,
+)
+#: built once: building a statement and its cache key per status poll cost more than the read
+_TASK_ROWS: dict[bool, Select[Any]] = {
+    with_results: select(*_TASK_COLUMNS, *(_RESULT_COLUMNS if with_results else ()))
+    .where(tasks.c.job_id == bindparam("job_id"))
+    .order_by(tasks.c.position)
+    for with_results in (False, True)
+}
+
+
 async def task_rows(
     conn: AsyncConnection, job_id: str, *, with_results: bool = False
 ) -> Sequence[Row[Any]]:
-    cols = [
-        tasks.c.id,
-        tasks.c.name,
-        tasks.c.position,
-        tasks.c.status,
-        tasks.c.attempt,
-        tasks.c.tries,
-        tasks.c.max_attempts,
-        tasks.c.spec,
-        tasks.c.upstream,
-        tasks.c.started_at,
-        tasks.c.finished_at,
-        tasks.c.skip_reason,
-        tasks.c.error,
-    ]
-    if with_results:
-        cols += [
-            tasks.c.response_status,
-            tasks.c.response_headers,
-            tasks.c.response_body,
-            tasks.c.response_truncated,
-            tasks.c.duration_ms,
-        ]
-    query = select(*cols).where(tasks.c.job_id == job_id).order_by(tasks.c.position)
-    return (await conn.execute(query)).all()
+    return (await conn.execute(_TASK_ROWS[with_results], {"job_id": job_id})).all()
 
 
 async def attempt_rows(conn: AsyncConnection, job_id: str, task: str) -> Sequence[Row[Any]]:
