@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -25,9 +24,6 @@ from engine.errors import Unavailable
 from engine.store.tables import jobs
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: a read on the event loop blocks it while it waits: WAL readers almost never do, and then
-#: not for long
-LOOP_READ_BUSY_TIMEOUT_MS = 2_000
 SYNCHRONOUS_LEVELS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 
@@ -82,18 +78,6 @@ class Engines:
     reader: AsyncEngine
     #: the SQLite file, for :class:`FileChangeWatch` (None for in-memory and other databases)
     sqlite_file: Path | None = None
-    #: SQLite file: a synchronous engine whose reads run on the event loop (see LoopReads)
-    loop_reader: Engine | None = None
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read connection: on the event loop where there is a loop reader, else pooled."""
-        if self.loop_reader is not None:
-            with self.loop_reader.connect() as conn:
-                yield cast(AsyncConnection, LoopReads(conn))
-            return
-        async with self.reader.connect() as conn:
-            yield conn
 
     def change_watch(self) -> FileChangeWatch | None:
         """A cheap cross-process "something was committed" check, where the database has one."""
@@ -107,26 +91,6 @@ class Engines:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
-        if self.loop_reader is not None:
-            self.loop_reader.dispose()
-
-
-class LoopReads:
-    """A SQLite read connection whose statements run on the event loop, not in a thread.
-
-    aiosqlite hands every call (cursor, execute, fetch, close, the pool's rollback) to its
-    thread and back: about ten hops for a status read, each a wake-up of another thread that
-    costs far more than the indexed lookup itself on a busy machine. A WAL reader never waits
-    for the writer, so the short synchronous call is the cheaper one. It offers the one method
-    the read queries use (``await conn.execute(...)``), returning the same buffered results.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        result = self._conn.execute(statement, parameters)
-        return result.freeze()()
 
 
 #: an arbitrary constant naming JobQueue's migration lock among PostgreSQL advisory locks
@@ -252,42 +216,23 @@ def _sqlite_engines(url: str, synchronous: str, pool_size: int) -> Engines:
     reader = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
     _configure_sqlite(writer, synchronous, begin="BEGIN IMMEDIATE")
     _configure_sqlite(reader, synchronous, begin=None)
-    loop_reader = None
-    if sqlite_file is not None:
-        loop_reader = create_engine(
-            make_url(url).set(drivername="sqlite"),
-            pool_size=2,
-            max_overflow=pool_size,
-            json_serializer=dumps_json,
-            json_deserializer=loads_json,
-            connect_args={"timeout": LOOP_READ_BUSY_TIMEOUT_MS / 1000},
-        )
-        _configure_sqlite(loop_reader, synchronous, begin=None, busy_ms=LOOP_READ_BUSY_TIMEOUT_MS)
-    return Engines("sqlite", writer, reader, sqlite_file, loop_reader)
+    return Engines("sqlite", writer, reader, sqlite_file)
 
 
-def _configure_sqlite(
-    engine: AsyncEngine | Engine,
-    synchronous: str,
-    *,
-    begin: str | None,
-    busy_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-) -> None:
-    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-
-    @event.listens_for(sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, begin: str | None) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Our own BEGIN below replaces the driver's implicit one (SQLAlchemy's aiosqlite recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     if begin is not None:
 
-        @event.listens_for(sync_engine, "begin")
+        @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
             connection.exec_driver_sql(begin)

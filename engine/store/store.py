@@ -139,7 +139,7 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self._engines.read() as conn:
+            async with self._engines.reader.connect() as conn:
                 yield conn
         except Exception as exc:
             if _database_down(exc):
