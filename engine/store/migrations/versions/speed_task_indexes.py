@@ -1,7 +1,7 @@
 """speed: indexes of tasks by job and status (is a job over?) and by status in claim order
 
 Revision ID: speed_task_indexes
-Revises: 0001
+Revises: security_keys_audit
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "speed_task_indexes"
-down_revision: str | None = "0001"
+down_revision: str | None = "security_keys_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
