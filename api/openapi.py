@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.api import BatchRequest, ErrorAnswer, InvalidReport, JobDocument
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
+from schemas.workflows import WorkflowDefinition, WorkflowRun
 
 BODY_MEDIA_TYPES = ("application/json", "application/yaml")
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -26,13 +27,15 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BatchRequest,
     InterfaceMasterIn,
     InterfaceMasterUpdate,
+    WorkflowDefinition,
+    WorkflowRun,
 )
 _REFS, _DEFINITIONS = models_json_schema(
     [(model, "validation") for model in _REQUEST_MODELS], ref_template=_REF_TEMPLATE
 )
 
 ERRORS: dict[int, str] = {
-    404: "Unknown job, task or InterfaceMaster, or a job past its TTL",
+    404: "Unknown job, task, InterfaceMaster or workflow, or a job past its TTL",
     408: "The request body did not arrive within `JOBQUEUE_BODY_READ_TIMEOUT`",
     409: "The job or InterfaceMaster is in a state that does not allow this",
     413: "The request body is larger than `JOBQUEUE_MAX_REQUEST_BYTES`",

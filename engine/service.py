@@ -21,6 +21,7 @@ from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
+from engine.workflows import WorkflowMethods
 from schemas.jobs import JobSpec
 
 log = logging.getLogger("jobqueue.engine")
@@ -44,7 +45,7 @@ class SubmitResult:
     warnings: list[dict[str, Any]]
 
 
-class Engine:
+class Engine(WorkflowMethods):
     def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
         self._store = store
         self.config = config
@@ -81,10 +82,13 @@ class Engine:
         rows = await self._store.masters(names)
         return {r.name: InterfaceSchemas(r.input_schema, r.output_schema) for r in rows}
 
-    async def validate(self, spec: JobSpec, *, single_call: bool = False) -> ValidatedJob:
-        """Every creation-time check; raises :class:`JobInvalid` with the whole report."""
+    async def validate(
+        self, spec: JobSpec, *, single_call: bool = False, params_schema: Any = None
+    ) -> ValidatedJob:
+        """Every creation-time check; raises :class:`JobInvalid` with the whole report.
+        ``params_schema`` (a workflow definition's) types the templates' ``params``."""
         masters = await self._masters_for(spec)
-        return validate_job(spec, masters, single_call=single_call)
+        return validate_job(spec, masters, single_call=single_call, params_schema=params_schema)
 
     async def submit(
         self,
@@ -94,8 +98,10 @@ class Engine:
         owner: str = "",
         idempotency_key: str | None = None,
         document: Any = None,
+        params_schema: Any = None,
+        workflow: dict[str, Any] | None = None,
     ) -> SubmitResult:
-        validated = await self.validate(spec, single_call=single_call)
+        validated = await self.validate(spec, single_call=single_call, params_schema=params_schema)
         digest = request_hash(document) if idempotency_key else None
         rows = build_rows(
             validated,
@@ -103,6 +109,7 @@ class Engine:
             owner=owner,
             idempotency_key=idempotency_key,
             document_hash=digest,
+            workflow=workflow,
         )
         done = await self._write_submission(rows)
         return SubmitResult(

@@ -7,7 +7,7 @@ used on the request path. ``tests/integration/test_openapi.py`` checks real answ
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
@@ -162,6 +162,14 @@ class TaskDetail(BaseModel):
     )
 
 
+class WorkflowRef(BaseModel):
+    name: str
+    version: int
+    context: dict[str, Any] | None = Field(
+        default=None, description="what its starter gave, such as a schedule's fire time"
+    )
+
+
 class JobDetail(BaseModel):
     job_id: JobId
     name: str | None
@@ -184,6 +192,9 @@ class JobDetail(BaseModel):
     ttl_seconds: float | None
     warnings: list[Problem] = Field(description="the creation-time warnings")
     tasks: list[TaskDetail]
+    workflow: WorkflowRef | None = Field(
+        default=None, description="the definition the job was started from; `null` otherwise"
+    )
 
 
 class JobListItem(BaseModel):

@@ -228,6 +228,7 @@ async def list_jobs(
     status: JobStatus | None = None,
     tag: Annotated[str | None, Query(max_length=128)] = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
+    workflow: Annotated[str | None, Query(max_length=128)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -237,6 +238,7 @@ async def list_jobs(
         status=status.value if status else None,
         tag=tag,
         name=name,
+        workflow=workflow,
         created_after=_epoch(created_after),
         created_before=_epoch(created_before),
     )

@@ -63,7 +63,9 @@ def build_rows(
     owner: str = "",
     idempotency_key: str | None = None,
     document_hash: str | None = None,
+    workflow: dict[str, Any] | None = None,
 ) -> NewJob:
+    """``workflow``: ``{"name", "version", "context"}`` of the definition the job runs."""
     job = validated.spec
     now = time.time()
     job_id = new_job_id()
@@ -119,6 +121,10 @@ def build_rows(
             "request_hash": document_hash,
             "warnings": [w.to_dict() for w in validated.warnings],
             "tags": job.tags,
+            # every row carries every key (the batch inserts with one executemany)
+            "workflow_name": workflow["name"] if workflow else None,
+            "workflow_version": workflow["version"] if workflow else None,
+            "workflow_context": workflow.get("context") if workflow else None,
         },
         tasks=task_rows,
         tags=sorted(set(job.tags)),

@@ -18,11 +18,16 @@ from typing import Any
 
 import orjson
 
-from engine.contracts import check_task, memo_scope, schema_problems
+from engine.contracts import check_task, check_variables, memo_scope, schema_problems
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
-from engine.templates import has_template, syntax_problems
+from engine.templates import (
+    VariableReference,
+    find_variable_references,
+    has_template,
+    syntax_problems,
+)
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -51,15 +56,20 @@ class ValidatedJob:
 
 
 def validate_job(
-    spec: JobSpec, masters: Mapping[str, InterfaceSchemas], *, single_call: bool = False
+    spec: JobSpec,
+    masters: Mapping[str, InterfaceSchemas],
+    *,
+    single_call: bool = False,
+    params_schema: Schema = None,
 ) -> ValidatedJob:
     """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
 
     ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
     them. With ``single_call`` the locations point into the single-call document (``/body/ids``
-    instead of ``/tasks/0/body/ids``).
+    instead of ``/tasks/0/body/ids``). With ``params_schema`` (a workflow definition's), every
+    ``params.x`` a template reads must be declared by it, and is typed by it.
     """
-    plain = _plain_single_task(spec)
+    plain = _plain_single_task(spec) if params_schema is None else None
     if plain is not None:
         return plain
     with _gc_paused():
@@ -72,6 +82,10 @@ def validate_job(
             broken = {p.task for p in syntax}
             more, warnings = _check_interfaces(spec, graph, resolved, broken)
             errors += more
+        if params_schema is not None:
+            more, warned = _check_params(spec, params_schema, resolved, {p.task for p in syntax})
+            errors += more
+            warnings += warned
         order = (
             () if errors else tuple(topological_order([t.name for t in spec.tasks], graph.upstream))
         )
@@ -229,6 +243,55 @@ def _check_interfaces(
             body=task.body,
             refs=graph.references[i],
             upstream_outputs={up: resolved.usable(up, "output") for up in ups},
+        )
+        errors += found_errors
+        warnings += found_warnings
+    return errors, warnings
+
+
+def task_variable_references(
+    task: TaskSpec, index: int, roots: frozenset[str]
+) -> list[VariableReference]:
+    """Every read of a variable in ``roots`` in a task's url, headers, params, body and ``when``."""
+    base = f"/tasks/{index}"
+    refs = find_variable_references(task.url, roots=roots, pointer=f"{base}/url")
+    for field in ("headers", "params"):
+        value = getattr(task, field)
+        if value:
+            refs += find_variable_references(value, roots=roots, pointer=f"{base}/{field}")
+    if task.body is not None:
+        refs += find_variable_references(
+            task.body, roots=roots, pointer=f"{base}/body", body_root=f"{base}/body"
+        )
+    if task.when:
+        refs += find_variable_references(
+            task.when, roots=roots, pointer=f"{base}/when", condition=True
+        )
+    return refs
+
+
+_PARAMS = frozenset({"params"})
+
+
+def _check_params(
+    spec: JobSpec, params_schema: Schema, resolved: _Resolver, broken: set[str | None]
+) -> tuple[list[Problem], list[Problem]]:
+    """``params.x`` reads against a definition's ``params_schema`` (itself valid draft-07)."""
+    invalid = schema_problems(params_schema, location="/params_schema", task=None)
+    if invalid:
+        return invalid, []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, task in enumerate(spec.tasks):
+        if task.name in broken:
+            continue
+        found_errors, found_warnings = check_variables(
+            task=task.name,
+            task_index=i,
+            input_schema=resolved.usable(task.name, "input") if spec.validate_interfaces else None,
+            body=task.body,
+            refs=task_variable_references(task, i, _PARAMS),
+            variables={"params": params_schema},
         )
         errors += found_errors
         warnings += found_warnings

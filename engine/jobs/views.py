@@ -64,6 +64,37 @@ def job_detail(
         "ttl_seconds": job.ttl_seconds,
         "warnings": job.warnings or [],
         "tasks": [task_summary(t, full=True) for t in task_rows],
+        "workflow": workflow_ref(job),
+    }
+
+
+def workflow_ref(job: Row[Any]) -> dict[str, Any] | None:
+    """``{"name", "version"}`` (and ``context`` when its starter gave one) of the definition a
+    job was started from; ``None`` for a job submitted as a document."""
+    if job.workflow_name is None:
+        return None
+    ref: dict[str, Any] = {"name": job.workflow_name, "version": job.workflow_version}
+    if job.workflow_context:
+        ref["context"] = job.workflow_context
+    return ref
+
+
+def workflow_summary(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "version": row.version,
+        "description": row.description,
+        "created_at": iso(row.created_at),
+    }
+
+
+def workflow_view(row: Row[Any], versions: Sequence[Row[Any]]) -> dict[str, Any]:
+    """One version of a definition, with every version's number and time."""
+    return {
+        **workflow_summary(row),
+        "params_schema": row.params_schema,
+        "document": row.document,
+        "versions": [{"version": v.version, "created_at": iso(v.created_at)} for v in versions],
     }
 
 

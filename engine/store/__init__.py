@@ -7,15 +7,18 @@ from engine.store.reads import JobFilter, decode_cursor, encode_cursor
 from engine.store.records import ClaimedTask, Outcome, StoredTaskSpec, Transition
 from engine.store.store import Store
 from engine.store.submit import NewJob, Submitted
+from engine.store.workflows import NewDefinition, SavedDefinition
 
 __all__ = [
     "Canceled",
     "ClaimedTask",
     "Dispatch",
     "JobFilter",
+    "NewDefinition",
     "NewJob",
     "Outcome",
     "Reaped",
+    "SavedDefinition",
     "Store",
     "StoredTaskSpec",
     "Submitted",

@@ -80,6 +80,7 @@ class JobFilter:
     created_after: float | None = None
     created_before: float | None = None
     owner: str | None = None
+    workflow: str | None = None
 
 
 def encode_cursor(created_at: float, job_id: str) -> str:
@@ -110,6 +111,8 @@ async def list_job_rows(
         query = query.where(jobs.c.name == flt.name)
     if flt.owner is not None:
         query = query.where(jobs.c.owner == flt.owner)
+    if flt.workflow:
+        query = query.where(jobs.c.workflow_name == flt.workflow)
     if flt.created_after is not None:
         query = query.where(jobs.c.created_at >= flt.created_after)
     if flt.created_before is not None:

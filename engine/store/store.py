@@ -46,6 +46,16 @@ from engine.store.reads import JobFilter
 from engine.store.records import ClaimedTask, Outcome
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import Wakeup
+from engine.store.workflows import (
+    DeleteDefinitionOp,
+    NewDefinition,
+    PutDefinitionOp,
+    SavedDefinition,
+    definition_row,
+    definition_versions,
+    latest_definitions,
+    uses_graph,
+)
 from engine.store.writer import BatchWriter, WriteOp
 
 T = TypeVar("T")
@@ -239,3 +249,28 @@ class Store:
     async def master(self, key: str) -> Row[Any]:
         async with self.read() as conn:
             return await master_row(conn, key)
+
+    # --- workflow definitions ---------------------------------------------------------------
+    async def put_definition(self, new: NewDefinition) -> SavedDefinition:
+        return await self.write(PutDefinitionOp(new))
+
+    async def delete_definition(self, name: str) -> None:
+        await self.write(DeleteDefinitionOp(name))
+
+    async def definition(self, name: str, version: int | None = None) -> Row[Any]:
+        """One version of a definition (the latest when ``version`` is None); ``NotFound``."""
+        async with self.read() as conn:
+            return await definition_row(conn, name, version)
+
+    async def definition_versions(self, name: str) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await definition_versions(conn, name)
+
+    async def definitions(self) -> list[Row[Any]]:
+        """The latest version of every definition, by name."""
+        async with self.read() as conn:
+            return await latest_definitions(conn)
+
+    async def definition_uses(self) -> dict[str, list[str]]:
+        async with self.read() as conn:
+            return await uses_graph(conn)

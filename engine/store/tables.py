@@ -48,7 +48,13 @@ jobs = Table(
     Column("request_hash", String(64), nullable=True),
     Column("warnings", JSON, nullable=True),
     Column("tags", JSON, nullable=True),
+    #: the workflow definition (name, version) the job was started from, and the context its
+    #: starter gave (a schedule's fire time, ...)
+    Column("workflow_name", String(128), nullable=True),
+    Column("workflow_version", Integer, nullable=True),
+    Column("workflow_context", JSON, nullable=True),
     Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_workflow", "workflow_name", "created_at"),
     Index("ix_jobs_status_created", "status", "created_at"),
     Index("ix_jobs_expires", "expires_at"),
     Index("ix_jobs_idempotency", "owner", "idempotency_key", unique=True),
@@ -147,4 +153,28 @@ job_interfaces = Table(
     Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("interface", String(128), primary_key=True),
     Index("ix_job_interfaces_name", "interface"),
+)
+
+#: named, versioned workflow definitions; a version is never changed once stored
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("params_schema", JSON, nullable=True),
+    Column("document", JSON, nullable=False),
+    #: sha256 of the canonical JSON of everything above: an identical PUT keeps the version
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+#: which definitions a definition's latest version starts as sub-workflows (refuses deleting
+#: a definition in use, and definitions that call each other in a circle)
+workflow_uses = Table(
+    "workflow_uses",
+    metadata,
+    Column("workflow", String(128), primary_key=True),
+    Column("uses", String(128), primary_key=True),
+    Index("ix_workflow_uses_uses", "uses"),
 )

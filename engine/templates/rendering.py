@@ -23,7 +23,7 @@ from jinja2.parser import Parser
 
 from engine.errors import JobQueueError, Problem
 from engine.jsonpointer import escape_token, split_pointer
-from engine.templates.references import PathPart, Reference
+from engine.templates.references import PathPart, Reference, VariableReference
 from engine.templates.sandbox import (
     SandboxEnvironment,
     default_environment,
@@ -364,6 +364,46 @@ def find_references(
             )
             for ref in _analyse(source, condition).refs
         )
+    return found
+
+
+def find_variable_references(
+    value: object,
+    *,
+    roots: frozenset[str],
+    pointer: str,
+    body_root: str | None = None,
+    condition: bool = False,
+) -> list[VariableReference]:
+    """Every read of a variable in ``roots`` (``params``, ``item``) in the templates of a JSON
+    value, like :func:`find_references` for ``tasks``."""
+    base = _body_base(pointer, body_root)
+    found: list[VariableReference] = []
+    for source, where, rel in _sources(value, pointer, condition):
+        for chain in _analyse(source, condition).chains:
+            root = chain.root
+            if root is None or root not in roots:
+                continue
+            parts = list(chain.parts)
+            dynamic = chain.callee and bool(parts)
+            if dynamic:
+                parts.pop()
+            path: list[PathPart] = []
+            for part in parts:
+                if part is None:
+                    dynamic = True
+                    break
+                path.append(part)
+            found.append(
+                VariableReference(
+                    root=root,
+                    path=tuple(path),
+                    pointer=where,
+                    body_path=None if base is None else base + rel,
+                    whole=chain.whole and not dynamic,
+                    dynamic=dynamic,
+                )
+            )
     return found
 
 
