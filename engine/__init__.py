@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         WorkflowFileError,
         attach_marks,
         load_workflow_file,
+        load_yaml_bytes,
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
@@ -60,6 +61,7 @@ _EXPORTS = {
     "attach_marks": "engine.jobs.loader",
     "join_pointer": "engine.jsonpointer",
     "load_workflow_file": "engine.jobs.loader",
+    "load_yaml_bytes": "engine.jobs.loader",
     "parse_yaml_body": "engine.jobs.loader",
     "to_mermaid": "engine.dag",
 }
@@ -87,6 +89,7 @@ __all__ = [
     "attach_marks",
     "join_pointer",
     "load_workflow_file",
+    "load_yaml_bytes",
     "parse_yaml_body",
     "to_mermaid",
 ]
