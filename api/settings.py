@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval: float = Field(default=30.0, gt=0)
     max_rescues: int = Field(default=3, ge=0)
+    max_map_items: int = Field(default=10_000, ge=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
             lease_seconds=self.lease_seconds,
             reaper_interval=self.reaper_interval,
             max_rescues=self.max_rescues,
+            max_map_items=self.max_map_items,
             shutdown_grace=self.shutdown_grace,
             sqlite_synchronous=self.sqlite_synchronous,
             allowed_hosts=self.allowed_hosts,

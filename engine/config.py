@@ -35,3 +35,5 @@ class EngineConfig:
     write_batch_max: int = 512
     max_template_output_bytes: int = 1_048_576
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
+    #: most instances one ``for_each`` task may expand to
+    max_map_items: int = 10_000

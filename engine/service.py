@@ -183,7 +183,9 @@ class Engine(WorkflowMethods):
     # --- reads ----------------------------------------------------------------------------
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
-        return views.job_detail(job, rows, self.config.default_timeout)
+        mapped = any(r.items_total is not None for r in rows)
+        running = await self._store.running_instances(job_id) if mapped else {}
+        return views.job_detail(job, rows, self.config.default_timeout, running)
 
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner, with_results=True)

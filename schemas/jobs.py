@@ -154,6 +154,10 @@ class TaskSpec(CallFields):
     depends_on: list[str] = Field(default_factory=list)
     when: str | None = Field(default=None, max_length=4096)
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    #: one template that renders a list: the task runs once per item (``item``, ``item_index``)
+    for_each: str | None = Field(default=None, max_length=4096)
+    #: at most this many instances of a ``for_each`` task run at once
+    max_parallel: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class JobSpec(JobFields, RetryFields):

@@ -12,9 +12,17 @@ one validation run (:func:`memo_scope`).
 from engine.contracts.checks import (
     check_task,
     check_variables,
+    for_each_items,
     schema_problems,
     validate_instance,
 )
 from engine.contracts.memo import memo_scope
 
-__all__ = ["check_task", "check_variables", "memo_scope", "schema_problems", "validate_instance"]
+__all__ = [
+    "check_task",
+    "check_variables",
+    "for_each_items",
+    "memo_scope",
+    "schema_problems",
+    "validate_instance",
+]

@@ -72,6 +72,7 @@ __all__ = [
     "check_task",
     "check_variables",
     "compare",
+    "for_each_items",
     "resolve_output_path",
     "schema_problems",
     "validate_instance",
@@ -411,11 +412,31 @@ def check_variables(
     return report.errors, report.warnings
 
 
+def for_each_items(output_schema: Any, path: tuple[str | int, ...]) -> tuple[str, Any]:
+    """What a ``for_each`` over ``tasks.X.output<path>`` iterates, by X's output schema:
+    ``("items", node)`` (the schema of one item, a :class:`Node`), ``("not_array", text)`` when
+    the schema says the value is not an array, ``("unknown", None)`` when it cannot be told."""
+    found, _ = lookup_output_path(Node(output_schema, output_schema), path)
+    if found is None:
+        return "unknown", None
+    try:
+        schema = deref(found).schema
+    except UnresolvedRef:
+        return "unknown", None
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    kinds = {declared} if isinstance(declared, str) else set(declared or ())
+    if kinds and "array" not in kinds:
+        return "not_array", describe(found)
+    item, _ = lookup_output_path(found, (0,))
+    return ("items", item) if item is not None else ("unknown", None)
+
+
 def _check_variable(
     report: Report, ref: VariableReference, schema: Any, input_schema: Any, body: object
 ) -> None:
     text = format_path(ref.path, ref.root)
-    found, lookup = lookup_output_path(Node(schema, schema), ref.path)
+    start = schema if isinstance(schema, Node) else Node(schema, schema)
+    found, lookup = lookup_output_path(start, ref.path)
     if lookup.status == "missing":
         what = "params_schema" if ref.root == "params" else f"the schema of {ref.root!r}"
         report.add(

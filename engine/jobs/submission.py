@@ -53,6 +53,8 @@ def _task_spec(
         retry_on_status=_retry_value(task, job, "retry_on_status"),
         input_schema=schemas.input_schema if schemas else None,
         output_schema=schemas.output_schema if schemas else None,
+        for_each=task.for_each,
+        max_parallel=task.max_parallel,
     )
 
 
@@ -85,7 +87,9 @@ def build_rows(
                 "spec": _task_spec(task, job, validated, position).to_json(),
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
-                "templated": has_template([task.url, task.headers, task.params, task.body]),
+                "templated": has_template(
+                    [task.url, task.headers, task.params, task.body, task.for_each]
+                ),
                 "attempt": 0,
                 "tries": 0,
                 "max_attempts": _retry_value(task, job, "max_attempts") or 1,

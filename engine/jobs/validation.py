@@ -18,7 +18,13 @@ from typing import Any
 
 import orjson
 
-from engine.contracts import check_task, check_variables, memo_scope, schema_problems
+from engine.contracts import (
+    check_task,
+    check_variables,
+    for_each_items,
+    memo_scope,
+    schema_problems,
+)
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jsonpointer import escape_token
@@ -150,6 +156,8 @@ def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
             found += syntax_problems(value, pointer=f"{base}/{field}", task=task.name)
     if task.when:
         found += syntax_problems(task.when, pointer=f"{base}/when", task=task.name, condition=True)
+    if task.for_each:
+        found += syntax_problems(task.for_each, pointer=f"{base}/for_each", task=task.name)
     return found
 
 
@@ -166,6 +174,8 @@ class _Resolver:
         #: (task, "input" | "output") whose schema is not valid draft-07
         self.invalid: set[tuple[str, str]] = set()
         self._checked: dict[bytes, list[Problem]] = {}
+        #: the ``for_each`` tasks
+        self.mapped = {t.name for t in spec.tasks if t.for_each}
         known = dict(masters)
         for name, inline in spec.interfaces.items():
             where = f"/interfaces/{escape_token(name)}"
@@ -207,10 +217,17 @@ class _Resolver:
         return None if found else schema
 
     def usable(self, task: str, kind: str) -> Schema:
+        """The schema checks use: a ``for_each`` task's output is the array of its instances'
+        outputs."""
         if (task, kind) in self.invalid:
             return None
         schemas = self.schemas[task]
-        return schemas.input_schema if kind == "input" else schemas.output_schema
+        if kind == "input":
+            return schemas.input_schema
+        output = schemas.output_schema
+        if task in self.mapped and output is not None:
+            return {"type": "array", "items": output}
+        return output
 
 
 def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
@@ -230,8 +247,7 @@ def _check_interfaces(
     spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
 ) -> tuple[list[Problem], list[Problem]]:
     """``check_task`` for every task whose templates parse."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+    errors, warnings = _check_items(spec, graph, resolved, broken)
     for i, task in enumerate(spec.tasks):
         if task.name in broken:
             continue
@@ -247,6 +263,82 @@ def _check_interfaces(
         errors += found_errors
         warnings += found_warnings
     return errors, warnings
+
+
+_ITEM = frozenset({"item", "item_index"})
+
+
+def _check_items(
+    spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
+) -> tuple[list[Problem], list[Problem]]:
+    """``for_each`` sources are arrays (``for_each_not_array``) and ``item`` reads follow their
+    ``items`` schema; ``item`` outside a ``for_each`` task is an error."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, task in enumerate(spec.tasks):
+        if task.name in broken:
+            continue
+        refs = task_variable_references(task, i, _ITEM)
+        if not task.for_each:
+            errors += [_item_outside(task, ref) for ref in refs]
+            continue
+        item = _item_schema(task, i, graph, resolved, errors)
+        if item is None:
+            continue
+        found_errors, found_warnings = check_variables(
+            task=task.name,
+            task_index=i,
+            input_schema=resolved.usable(task.name, "input"),
+            body=task.body,
+            refs=[r for r in refs if r.root == "item"],
+            variables={"item": item},
+        )
+        errors += found_errors
+        warnings += found_warnings
+    return errors, warnings
+
+
+def _item_schema(
+    task: TaskSpec, index: int, graph: GraphResult, resolved: _Resolver, errors: list[Problem]
+) -> Any:
+    """The schema node of one item of a ``for_each`` that is exactly one ``tasks.X.output...``
+    reference, when X's output schema tells it (``None`` otherwise)."""
+    where = f"/tasks/{index}/for_each"
+    refs = [r for r in graph.references[index] if r.pointer == where]
+    if len(refs) != 1 or not refs[0].whole or refs[0].attr != "output":
+        return None
+    ref = refs[0]
+    source = resolved.usable(ref.task, "output")
+    if source is None:
+        return None
+    verdict, found = for_each_items(source, ref.path)
+    if verdict == "not_array":
+        text = f"tasks.{ref.task}.output" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in ref.path
+        )
+        errors.append(
+            Problem(
+                code="for_each_not_array",
+                task=task.name,
+                location=where,
+                edge=f"{ref.task} -> {task.name}",
+                message=f"for_each needs a list, but {text} is {found} by the output schema "
+                f"of {ref.task!r}",
+                expected="array",
+                actual=found,
+            )
+        )
+        return None
+    return found if verdict == "items" else None
+
+
+def _item_outside(task: TaskSpec, ref: VariableReference) -> Problem:
+    return Problem(
+        code="item_outside_for_each",
+        task=task.name,
+        location=ref.pointer,
+        message=f"{ref.root} is defined only in a task with for_each; task {task.name!r} has none",
+    )
 
 
 def task_variable_references(

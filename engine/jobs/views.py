@@ -42,8 +42,12 @@ def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
 
 
 def job_detail(
-    job: Row[Any], task_rows: Sequence[Row[Any]], default_timeout: float
+    job: Row[Any],
+    task_rows: Sequence[Row[Any]],
+    default_timeout: float,
+    running_instances: dict[int, int] | None = None,
 ) -> dict[str, Any]:
+    """``running_instances``: how many instances of each ``for_each`` task run, by task id."""
     only = task_rows[0] if len(task_rows) == 1 else None
     spec = StoredTaskSpec.from_json(only.spec) if only is not None else None
     return {
@@ -63,9 +67,21 @@ def job_detail(
         "tags": list(job.tags or []),
         "ttl_seconds": job.ttl_seconds,
         "warnings": job.warnings or [],
-        "tasks": [task_summary(t, full=True) for t in task_rows],
+        "tasks": [_with_instances(t, running_instances or {}) for t in task_rows],
         "workflow": workflow_ref(job),
     }
+
+
+def _with_instances(row: Row[Any], running: dict[int, int]) -> dict[str, Any]:
+    data = task_summary(row, full=True)
+    if row.items_total is not None:
+        data["instances"] = {
+            "total": row.items_total,
+            "succeeded": row.items_succeeded or 0,
+            "failed": row.items_failed or 0,
+            "running": running.get(row.id, 0),
+        }
+    return data
 
 
 def workflow_ref(job: Row[Any]) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
 from engine.runtime.attempt import AttemptSettings, run_attempt
 from engine.runtime.backoff import Backoff, is_transient
+from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
@@ -292,7 +293,19 @@ class Worker:
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
-            outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
+            if task.spec.for_each is not None:
+                expanded = await expand_task(
+                    task,
+                    self._load_context,
+                    self.settings.templates,
+                    self._store,
+                    self.config.max_map_items,
+                )
+                if expanded is None:
+                    return
+                outcome = expanded
+            else:
+                outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
             if self._current(task):
                 self._free_slot(task.id, wake=False)  # _record decides who gets the slot
             await self._record_until_done(task, outcome)
@@ -353,7 +366,7 @@ class Worker:
             duration_ms=outcome.duration_ms,
             error_type=(outcome.error or {}).get("type"),
         )
-        if outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
+        if outcome.status is TaskStatus.SUCCEEDED and not outcome.solo and not outcome.parent_id:
             self._cache.remember_output(
                 task.job_id,
                 task.name,

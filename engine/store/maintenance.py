@@ -109,11 +109,22 @@ class RetryJobOp(WriteOp[str]):
         status = await _job_status(conn, self.job_id, self.owner)
         if status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
             raise Conflict(f"job {self.job_id} is {status}; only failed or canceled jobs retry")
+        retried = [s.value for s in TASK_RETRYABLE]
+        # the instances of for_each tasks that run again go; the new run expands afresh
+        parents = select(tasks.c.id).where(
+            tasks.c.job_id == self.job_id,
+            tasks.c.parent_id.is_(None),
+            tasks.c.status.in_(retried),
+        )
+        await conn.execute(
+            delete(tasks).where(tasks.c.job_id == self.job_id, tasks.c.parent_id.in_(parents))
+        )
         await conn.execute(
             update(tasks)
             .where(
                 tasks.c.job_id == self.job_id,
-                tasks.c.status.in_([s.value for s in TASK_RETRYABLE]),
+                tasks.c.parent_id.is_(None),
+                tasks.c.status.in_(retried),
             )
             .values(
                 status=TaskStatus.PENDING.value,

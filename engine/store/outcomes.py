@@ -16,6 +16,7 @@ from engine.dag import job_outcome
 from engine.states import AttemptStatus, TaskStatus
 from engine.store.attempts import attempt_fence, fence, fence_many
 from engine.store.claims import Dispatch, claim_tasks
+from engine.store.instances import account
 from engine.store.progress import finish_jobs, settle
 from engine.store.records import Outcome
 from engine.store.tables import attempts, tasks
@@ -115,7 +116,15 @@ class CompleteOp(WriteOp[bool]):
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
                 await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
-            multi = {o.job_id for o in valid if not o.solo and o.status is not TaskStatus.QUEUED}
+            multi = {
+                o.job_id
+                for o in valid
+                if not o.solo and o.parent_id is None and o.status is not TaskStatus.QUEUED
+            }
+            # for_each instances settle their job only when their parent ends
+            parents_ended, promoted = await account(conn, valid, now)
+            multi |= parents_ended
+            ops[0].wakes = promoted
             if await settle(conn, multi, now):
                 ops[0].wakes = not await _claim_promoted(conn, ops, multi)
         valid_ids = {(o.task_id, o.attempt) for o in valid}

@@ -61,7 +61,7 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
     rows = (
         await conn.execute(
             select(tasks.c.id, tasks.c.job_id, tasks.c.status, tasks.c.skip_reason).where(
-                tasks.c.job_id.in_(ids)
+                tasks.c.job_id.in_(ids), tasks.c.parent_id.is_(None)
             )
         )
     ).all()
@@ -138,7 +138,7 @@ async def _shapes(conn: AsyncConnection, job_ids: list[str]) -> dict[str, dict[i
                 tasks.c.upstream,
                 tasks.c.trigger_rule,
                 tasks.c.ttl_seconds,
-            ).where(tasks.c.job_id.in_(missing))
+            ).where(tasks.c.job_id.in_(missing), tasks.c.parent_id.is_(None))
         )
         for row in rows:
             found.setdefault(row.job_id, {})[row.id] = _TaskShape(

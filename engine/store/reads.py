@@ -49,6 +49,9 @@ async def task_rows(
         tasks.c.finished_at,
         tasks.c.skip_reason,
         tasks.c.error,
+        tasks.c.items_total,
+        tasks.c.items_succeeded,
+        tasks.c.items_failed,
     ]
     if with_results:
         cols += [
@@ -58,8 +61,26 @@ async def task_rows(
             tasks.c.response_truncated,
             tasks.c.duration_ms,
         ]
-    query = select(*cols).where(tasks.c.job_id == job_id).order_by(tasks.c.position)
+    query = (
+        select(*cols)
+        .where(tasks.c.job_id == job_id, tasks.c.parent_id.is_(None))
+        .order_by(tasks.c.position)
+    )
     return (await conn.execute(query)).all()
+
+
+async def running_instances(conn: AsyncConnection, job_id: str) -> dict[int, int]:
+    """How many instances of each ``for_each`` task of a job are running: {parent id: n}."""
+    rows = await conn.execute(
+        select(tasks.c.parent_id, func.count())
+        .where(
+            tasks.c.job_id == job_id,
+            tasks.c.parent_id.is_not(None),
+            tasks.c.status == TaskStatus.RUNNING.value,
+        )
+        .group_by(tasks.c.parent_id)
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 async def attempt_rows(conn: AsyncConnection, job_id: str, task: str) -> Sequence[Row[Any]]:

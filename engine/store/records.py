@@ -38,6 +38,13 @@ class StoredTaskSpec:
     retry_on_status: list[int] | None = None
     input_schema: Any = None
     output_schema: Any = None
+    #: a ``for_each`` task: the template of its list, and how many instances may run at once
+    for_each: str | None = None
+    max_parallel: int | None = None
+    #: an instance of a ``for_each`` task: the parent task's id, its item and the item's index
+    parent_id: int | None = None
+    item_index: int | None = None
+    item: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _SPEC_FIELDS}
@@ -108,6 +115,8 @@ class Outcome:
     #: for a retry: when the next attempt is due
     next_attempt_at: float | None = None
     skip_reason: str | None = None
+    #: the ``for_each`` task this is an instance of (its accounting is updated with it)
+    parent_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,7 @@ from engine.store.dialects import (
     create_engines,
     server_away,
 )
+from engine.store.instances import ExpandOp
 from engine.store.maintenance import (
     Canceled,
     CancelOp,
@@ -161,11 +162,16 @@ class Store:
     async def job(
         self, job_id: str, *, owner: str | None = None, with_results: bool = False
     ) -> tuple[Row[Any], Sequence[Row[Any]]]:
-        """The job row and its task rows (``NotFound`` for unknown, expired or others' jobs)."""
+        """The job row and its task rows (``NotFound`` for unknown, expired or others' jobs);
+        the instances of ``for_each`` tasks are not among them."""
         async with self.read() as conn:
             job = await reads.job_row(conn, job_id, owner)
             rows = await reads.task_rows(conn, job_id, with_results=with_results)
         return job, rows
+
+    async def running_instances(self, job_id: str) -> dict[int, int]:
+        async with self.read() as conn:
+            return await reads.running_instances(conn, job_id)
 
     async def attempts(
         self, job_id: str, task: str, *, owner: str | None = None
@@ -200,6 +206,12 @@ class Store:
         fence refused it (the task no longer runs that attempt). With ``dispatch``, the tasks it
         made ready are claimed for that worker (``dispatch.claimed``)."""
         return await self.write(CompleteOp(outcome, dispatch))
+
+    async def expand(
+        self, parent: ClaimedTask, items: Sequence[Any], start: int, total: int
+    ) -> bool:
+        """Write one chunk of a for_each task's instances (fenced on its attempt)."""
+        return await self.write(ExpandOp(parent, items, start, total))
 
     async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
         return await self.write(

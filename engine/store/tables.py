@@ -100,7 +100,15 @@ tasks = Table(
     Column("duration_ms", Float, nullable=True),
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
+    #: an instance of a ``for_each`` task: its parent task and item index (instances are not
+    #: nodes of the job's DAG); on the parent, the instance counters
+    Column("parent_id", BigInteger, nullable=True),
+    Column("item_index", Integer, nullable=True),
+    Column("items_total", Integer, nullable=True),
+    Column("items_succeeded", Integer, nullable=True),
+    Column("items_failed", Integer, nullable=True),
     UniqueConstraint("job_id", "name", name="uq_tasks_job_name"),
+    Index("ix_tasks_parent", "parent_id", "item_index"),
     Index("ix_tasks_running_lease", "status", "lease_expires_at"),
     Index("ix_tasks_expiry", "status", "expires_at"),
 )
