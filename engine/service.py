@@ -197,6 +197,32 @@ class Engine(WorkflowMethods):
         rows = await self._store.attempts(job_id, task, owner=owner)
         return [views.attempt_view(r) for r in rows]
 
+    async def get_instances(
+        self,
+        job_id: str,
+        task: str,
+        *,
+        start: int = 0,
+        limit: int = 100,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the instances of a ``for_each`` task, from item ``start`` on."""
+        rows = await self._store.instances(job_id, task, start=start, limit=limit, owner=owner)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "job_id": job_id,
+            "task": task,
+            "items": [views.instance_view(r) for r in rows],
+            "next_start": rows[-1].item_index + 1 if more and rows else None,
+        }
+
+    async def get_instance_attempts(
+        self, job_id: str, task: str, index: int, *, owner: str | None = None
+    ) -> list[dict[str, Any]]:
+        rows = await self._store.instance_attempts(job_id, task, index, owner=owner)
+        return [views.attempt_view(r) for r in rows]
+
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
         return {"job_id": job.id, "status": job.status, **views.graph_view(rows)}

@@ -160,6 +160,16 @@ class TaskDetail(BaseModel):
     skip_reason: Literal["when", "upstream"] | None = Field(
         default=None, description="skipped tasks only"
     )
+    instances: InstanceCounts | None = Field(
+        default=None, description="`for_each` tasks only, once expanded"
+    )
+
+
+class InstanceCounts(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    running: int
 
 
 class WorkflowRef(BaseModel):
@@ -265,6 +275,30 @@ class Attempt(BaseModel):
 class AttemptList(BaseModel):
     job_id: JobId
     task: str
+    attempts: list[Attempt] = Field(description="oldest first")
+
+
+class Instance(BaseModel):
+    index: int = Field(description="the item's position in the list")
+    status: TaskStatusName
+    attempt: int
+    output: JsonValue = Field(description="the response body of its call")
+    error: dict[str, JsonValue] | None
+
+
+class InstancePage(BaseModel):
+    job_id: JobId
+    task: str
+    items: list[Instance] = Field(description="in item order")
+    next_start: int | None = Field(
+        description="pass it back as `start` for the next page; `null` on the last"
+    )
+
+
+class InstanceAttemptList(BaseModel):
+    job_id: JobId
+    task: str
+    index: int
     attempts: list[Attempt] = Field(description="oldest first")
 
 

@@ -31,6 +31,8 @@ from schemas.api import (
     BatchAnswer,
     BatchRequest,
     Graph,
+    InstanceAttemptList,
+    InstancePage,
     JobDetail,
     JobDocument,
     JobPage,
@@ -278,6 +280,32 @@ async def get_result(job_id: str, engine: EngineDep) -> Any:
 )
 async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
     return {"job_id": job_id, "task": task, "attempts": await engine.get_attempts(job_id, task)}
+
+
+@router.get(
+    "/jobs/{job_id}/tasks/{task}/instances",
+    summary="The instances of a for_each task, in item order, a page at a time",
+    description="Pass `next_start` back as `start` for the next page.",
+    responses=answers(200, InstancePage, "A page of instances", 404, 422),
+)
+async def get_instances(
+    job_id: str,
+    task: str,
+    engine: EngineDep,
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    return await engine.get_instances(job_id, task, start=start, limit=limit)
+
+
+@router.get(
+    "/jobs/{job_id}/tasks/{task}/instances/{index}/attempts",
+    summary="Every attempt of one instance of a for_each task",
+    responses=answers(200, InstanceAttemptList, "The instance's attempts, oldest first", 404),
+)
+async def get_instance_attempts(job_id: str, task: str, index: int, engine: EngineDep) -> Any:
+    attempts = await engine.get_instance_attempts(job_id, task, index)
+    return {"job_id": job_id, "task": task, "index": index, "attempts": attempts}
 
 
 @router.get(

@@ -179,6 +179,16 @@ def attempt_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+def instance_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "index": row.item_index,
+        "status": row.status,
+        "attempt": row.attempt,
+        "output": row.response_body,
+        "error": row.error,
+    }
+
+
 def graph_view(task_rows: Sequence[Row[Any]]) -> dict[str, Any]:
     return {
         "nodes": [{"name": t.name, "status": t.status} for t in task_rows],

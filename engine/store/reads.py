@@ -69,6 +69,57 @@ async def task_rows(
     return (await conn.execute(query)).all()
 
 
+async def _parent_id(conn: AsyncConnection, job_id: str, task: str) -> int:
+    row = (
+        await conn.execute(
+            select(tasks.c.id, tasks.c.items_total).where(
+                tasks.c.job_id == job_id, tasks.c.name == task, tasks.c.parent_id.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"job {job_id} has no task {task!r}")
+    if row.items_total is None:
+        raise NotFound(f"task {task!r} of job {job_id} has no instances (yet, or no for_each)")
+    return int(row.id)
+
+
+async def instance_rows(
+    conn: AsyncConnection, job_id: str, task: str, *, start: int, limit: int
+) -> list[Row[Any]]:
+    """Instances of a ``for_each`` task from item ``start`` on, in item order (``limit`` + 1
+    rows, so that the caller knows whether more follow)."""
+    parent = await _parent_id(conn, job_id, task)
+    query = (
+        select(
+            tasks.c.item_index,
+            tasks.c.status,
+            tasks.c.attempt,
+            tasks.c.response_body,
+            tasks.c.error,
+        )
+        .where(tasks.c.parent_id == parent, tasks.c.item_index >= start)
+        .order_by(tasks.c.item_index)
+        .limit(limit + 1)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def instance_attempt_rows(
+    conn: AsyncConnection, job_id: str, task: str, index: int
+) -> Sequence[Row[Any]]:
+    parent = await _parent_id(conn, job_id, task)
+    instance = (
+        await conn.execute(
+            select(tasks.c.id).where(tasks.c.parent_id == parent, tasks.c.item_index == index)
+        )
+    ).scalar_one_or_none()
+    if instance is None:
+        raise NotFound(f"task {task!r} of job {job_id} has no instance {index}")
+    query = select(attempts).where(attempts.c.task_id == instance).order_by(attempts.c.attempt)
+    return (await conn.execute(query)).all()
+
+
 async def running_instances(conn: AsyncConnection, job_id: str) -> dict[int, int]:
     """How many instances of each ``for_each`` task of a job are running: {parent id: n}."""
     rows = await conn.execute(

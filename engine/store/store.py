@@ -169,6 +169,20 @@ class Store:
             rows = await reads.task_rows(conn, job_id, with_results=with_results)
         return job, rows
 
+    async def instances(
+        self, job_id: str, task: str, *, start: int, limit: int, owner: str | None = None
+    ) -> list[Row[Any]]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await reads.instance_rows(conn, job_id, task, start=start, limit=limit)
+
+    async def instance_attempts(
+        self, job_id: str, task: str, index: int, *, owner: str | None = None
+    ) -> Sequence[Row[Any]]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await reads.instance_attempt_rows(conn, job_id, task, index)
+
     async def running_instances(self, job_id: str) -> dict[int, int]:
         async with self.read() as conn:
             return await reads.running_instances(conn, job_id)

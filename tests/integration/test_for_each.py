@@ -9,6 +9,7 @@ import orjson
 from engine import Engine
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
+from tests.support.config import make_config
 from tests.support.waiting import job_ends
 
 
@@ -56,6 +57,11 @@ async def test_five_items_make_five_calls_with_their_items_and_an_ordered_output
     outputs = result["tasks"]["each"]["response_body"]
     assert [o["body"]["id"] for o in outputs] == [10, 11, 12, 13, 14]
     assert result["tasks"]["after"]["response_body"]["body"] == {"n": 5}
+    first = await running.get_instances(job_id, "each", limit=2)
+    assert [i["index"] for i in first["items"]] == [0, 1] and first["next_start"] == 2
+    last = await running.get_instances(job_id, "each", start=4, limit=2)
+    assert [i["output"]["body"]["id"] for i in last["items"]] == [14]
+    assert last["next_start"] is None
 
 
 async def test_an_empty_list_succeeds_with_an_empty_output(
@@ -67,3 +73,114 @@ async def test_an_empty_list_succeeds_with_an_empty_output(
     result = await running.get_result(job_id)
     assert result["tasks"]["each"]["response_body"] == []
     assert result["tasks"]["after"]["response_body"]["body"] == {"n": 0}
+
+
+async def test_a_failing_instance_fails_the_task_and_cancels_the_unstarted_ones(
+    running: Engine, target_server: TargetServer
+) -> None:
+    doc = mapped(target_server, [200, 200, 500, 200, 200, 200], max_parallel=1, max_attempts=2)
+    doc["tasks"][0]["url"] = target_server.url("/status/{{ item }}")
+    job_id = await submit(running, doc)
+    job = await job_ends(running, job_id)
+    assert job["status"] == "failed"
+    each = job["tasks"][0]
+    assert each["status"] == "failed"
+    assert each["instances"] == {"total": 6, "succeeded": 2, "failed": 1, "running": 0}
+    assert job["tasks"][1]["status"] == "skipped"
+    # one at a time: items 0 and 1, then item 2 twice (its retry), then nothing more
+    paths = [r.path for r in target_server.requests]
+    assert paths == ["/status/200", "/status/200", "/status/500", "/status/500"]
+    page = await running.get_instances(job_id, "each")
+    assert [(i["index"], i["status"]) for i in page["items"]] == [
+        (0, "succeeded"),
+        (1, "succeeded"),
+        (2, "failed"),
+        (3, "canceled"),
+        (4, "canceled"),
+        (5, "canceled"),
+    ]
+    attempts = await running.get_instance_attempts(job_id, "each", 2)
+    assert [a["response_status"] for a in attempts] == [500, 500]
+    result = await running.get_result(job_id)
+    assert result["tasks"]["each"]["error"]["type"] == "instance_failed"
+    assert result["tasks"]["each"]["error"]["item_index"] == 2
+
+
+async def test_max_parallel_bounds_the_instances_in_flight(
+    running: Engine, target_server: TargetServer
+) -> None:
+    doc = mapped(target_server, list(range(8)), max_parallel=2)
+    doc["tasks"][0]["url"] = target_server.url("/slow?seconds=0.05")
+    job = await job_ends(running, await submit(running, doc))
+    assert job["status"] == "succeeded"
+    assert target_server.max_in_flight == 2
+
+
+async def test_too_many_items_fails_the_task(db_url: str, target_server: TargetServer) -> None:
+    small = await Engine.open(make_config(db_url, max_map_items=3))
+    small.start_worker()
+    try:
+        job_id = await submit(small, mapped(target_server, [1, 2, 3, 4]))
+        job = await job_ends(small, job_id)
+        result = await small.get_result(job_id)
+    finally:
+        await small.close()
+    assert job["status"] == "failed"
+    assert result["tasks"]["each"]["error"]["type"] == "too_many_items"
+    assert target_server.requests == []
+
+
+async def test_a_list_that_is_not_a_list_fails_the_task(
+    running: Engine, target_server: TargetServer
+) -> None:
+    job_id = await submit(running, mapped(target_server, {"not": "a list"}))
+    assert (await job_ends(running, job_id))["status"] == "failed"
+    result = await running.get_result(job_id)
+    assert result["tasks"]["each"]["error"]["type"] == "for_each_not_list"
+
+
+async def test_canceling_the_job_cancels_its_instances(
+    running: Engine, target_server: TargetServer
+) -> None:
+    doc = mapped(target_server, list(range(6)), max_parallel=2)
+    doc["tasks"][0]["url"] = target_server.url("/slow?seconds=30")
+    job_id = await submit(running, doc)
+    await target_server.wait_until(lambda: target_server.in_flight == 2)
+    assert await running.cancel(job_id) == "canceled"
+    await target_server.wait_idle()
+    page = await running.get_instances(job_id, "each")
+    assert {i["status"] for i in page["items"]} == {"canceled"}
+    assert len(target_server.requests) == 2
+
+
+async def test_a_retried_job_expands_again(running: Engine, target_server: TargetServer) -> None:
+    doc = mapped(target_server, [1, 2])
+    doc["tasks"][0]["url"] = target_server.url("/flaky/each-{{ item }}?fail=1")
+    job_id = await submit(running, doc)
+    assert (await job_ends(running, job_id))["status"] == "failed"
+    await running.retry(job_id)
+    job = await job_ends(running, job_id)
+    assert job["status"] == "succeeded", job
+    page = await running.get_instances(job_id, "each")
+    assert [i["status"] for i in page["items"]] == ["succeeded", "succeeded"]
+
+
+async def test_the_instances_endpoints_answer_pages_and_attempts(
+    client: Any, running: Engine, target_server: TargetServer
+) -> None:
+    created = await client.post("/api/v1/jobs", json=mapped(target_server, ["a", "b", "c"]))
+    job_id = created.json()["job_id"]
+    await job_ends(running, job_id)
+    page = await client.get(f"/api/v1/jobs/{job_id}/tasks/each/instances", params={"limit": 2})
+    assert page.status_code == 200
+    body = page.json()
+    assert [i["index"] for i in body["items"]] == [0, 1] and body["next_start"] == 2
+    assert body["items"][1]["output"]["body"]["id"] == "b"
+    attempts = await client.get(f"/api/v1/jobs/{job_id}/tasks/each/instances/1/attempts")
+    assert [a["status"] for a in attempts.json()["attempts"]] == ["succeeded"]
+    detail = (await client.get(f"/api/v1/jobs/{job_id}")).json()
+    assert detail["tasks"][0]["instances"]["succeeded"] == 3
+    missing = await client.get(f"/api/v1/jobs/{job_id}/tasks/after/instances")
+    assert missing.status_code == 404
+    missing = await client.get(f"/api/v1/jobs/{job_id}/tasks/each/instances/7/attempts")
+    assert missing.status_code == 404
