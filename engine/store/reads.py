@@ -86,7 +86,7 @@ async def _parent_id(conn: AsyncConnection, job_id: str, task: str) -> int:
 
 async def instance_rows(
     conn: AsyncConnection, job_id: str, task: str, *, start: int, limit: int
-) -> list[Row[Any]]:
+) -> Sequence[Any]:
     """Instances of a ``for_each`` task from item ``start`` on, in item order (``limit`` + 1
     rows, so that the caller knows whether more follow)."""
     parent = await _parent_id(conn, job_id, task)
@@ -102,7 +102,7 @@ async def instance_rows(
         .order_by(tasks.c.item_index)
         .limit(limit + 1)
     )
-    return list((await conn.execute(query)).all())
+    return (await conn.execute(query)).all()
 
 
 async def instance_attempt_rows(

@@ -171,7 +171,7 @@ class Store:
 
     async def instances(
         self, job_id: str, task: str, *, start: int, limit: int, owner: str | None = None
-    ) -> list[Row[Any]]:
+    ) -> Sequence[Any]:
         async with self.read() as conn:
             await reads.job_row(conn, job_id, owner)
             return await reads.instance_rows(conn, job_id, task, start=start, limit=limit)
