@@ -109,7 +109,12 @@ def _instance_row(
     parent: ClaimedTask, row: Any, index: int, item: Any, now: float, *, queued: bool
 ) -> dict[str, Any]:
     spec = replace(
-        parent.spec, for_each=None, max_parallel=None, parent_id=parent.id, item_index=index
+        parent.spec,
+        solo=False,  # an instance's outcome never ends the job by itself
+        for_each=None,
+        max_parallel=None,
+        parent_id=parent.id,
+        item_index=index,
     )
     return {
         "job_id": parent.job_id,

@@ -184,3 +184,14 @@ async def test_the_instances_endpoints_answer_pages_and_attempts(
     assert missing.status_code == 404
     missing = await client.get(f"/api/v1/jobs/{job_id}/tasks/each/instances/7/attempts")
     assert missing.status_code == 404
+
+
+async def test_a_job_of_one_for_each_task_ends_when_every_instance_has(
+    running: Engine, target_server: TargetServer
+) -> None:
+    doc = mapped(target_server, list(range(7)), max_parallel=3)
+    del doc["tasks"][1]
+    job = await job_ends(running, await submit(running, doc))
+    assert job["status"] == "succeeded"
+    assert job["tasks"][0]["instances"]["succeeded"] == 7
+    assert len(target_server.requests) == 7
