@@ -37,3 +37,5 @@ class EngineConfig:
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
     #: most instances one ``for_each`` task may expand to
     max_map_items: int = 10_000
+    #: how deep sub-workflows may nest (a top-level job is depth 0)
+    max_workflow_depth: int = 5

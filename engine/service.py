@@ -88,7 +88,14 @@ class Engine(WorkflowMethods):
         """Every creation-time check; raises :class:`JobInvalid` with the whole report.
         ``params_schema`` (a workflow definition's) types the templates' ``params``."""
         masters = await self._masters_for(spec)
-        return validate_job(spec, masters, single_call=single_call, params_schema=params_schema)
+        workflows = await self._definitions_for(spec)
+        return validate_job(
+            spec,
+            masters,
+            single_call=single_call,
+            params_schema=params_schema,
+            workflows=workflows,
+        )
 
     async def submit(
         self,
@@ -304,6 +311,7 @@ class Engine(WorkflowMethods):
             executor=self.executor(),
             metrics=self.metrics,
             only_jobs=only_jobs,
+            start_child=self._start_child,
         )
         self._workers.append(worker)
         return worker

@@ -163,6 +163,9 @@ class TaskDetail(BaseModel):
     instances: InstanceCounts | None = Field(
         default=None, description="`for_each` tasks only, once expanded"
     )
+    child_job_id: str | None = Field(
+        default=None, description="sub-workflow tasks only: the child job it started last"
+    )
 
 
 class InstanceCounts(BaseModel):
@@ -170,6 +173,11 @@ class InstanceCounts(BaseModel):
     succeeded: int
     failed: int
     running: int
+
+
+class ParentRef(BaseModel):
+    job_id: str
+    task: str
 
 
 class WorkflowRef(BaseModel):
@@ -204,6 +212,9 @@ class JobDetail(BaseModel):
     tasks: list[TaskDetail]
     workflow: WorkflowRef | None = Field(
         default=None, description="the definition the job was started from; `null` otherwise"
+    )
+    parent: ParentRef | None = Field(
+        default=None, description="a sub-workflow's child job: the task that started it"
     )
 
 

@@ -81,6 +81,30 @@ def run_spec(row: Any, run: WorkflowRun) -> JobSpec:
     return JobSpec.model_validate(document)
 
 
+def find_circle(name: str, uses: list[str], graph: Mapping[str, list[str]]) -> list[str]:
+    """The circle ``name -> ... -> name`` that saving ``name`` with these ``uses`` would close
+    in the graph of which definitions run which (empty when there is none)."""
+    edges = {**graph, name: list(uses)}
+    path = [name]
+    seen: set[str] = set()
+
+    def walk(current: str) -> bool:
+        for nxt in edges.get(current, ()):
+            if nxt == name:
+                path.append(nxt)
+                return True
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            path.append(nxt)
+            if walk(nxt):
+                return True
+            path.pop()
+        return False
+
+    return path if walk(name) else []
+
+
 def check_params(params_schema: Any, params: Mapping[str, Any]) -> None:
     found = validate_instance(params_schema, dict(params))
     if found:

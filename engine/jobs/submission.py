@@ -55,6 +55,7 @@ def _task_spec(
         output_schema=schemas.output_schema if schemas else None,
         for_each=task.for_each,
         max_parallel=task.max_parallel,
+        workflow=task.workflow.model_dump() if task.workflow else None,
     )
 
 
@@ -66,8 +67,10 @@ def build_rows(
     idempotency_key: str | None = None,
     document_hash: str | None = None,
     workflow: dict[str, Any] | None = None,
+    parent: tuple[str, str, int] | None = None,
 ) -> NewJob:
-    """``workflow``: ``{"name", "version", "context"}`` of the definition the job runs."""
+    """``workflow``: ``{"name", "version", "context"}`` of the definition the job runs;
+    ``parent``: (job id, task, depth) of the sub-workflow task a child job runs for."""
     job = validated.spec
     now = time.time()
     job_id = new_job_id()
@@ -88,7 +91,14 @@ def build_rows(
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
                 "templated": has_template(
-                    [task.url, task.headers, task.params, task.body, task.for_each]
+                    [
+                        task.url,
+                        task.headers,
+                        task.params,
+                        task.body,
+                        task.for_each,
+                        task.workflow.params if task.workflow else None,
+                    ]
                 ),
                 "attempt": 0,
                 "tries": 0,
@@ -129,6 +139,9 @@ def build_rows(
             "workflow_name": workflow["name"] if workflow else None,
             "workflow_version": workflow["version"] if workflow else None,
             "workflow_context": workflow.get("context") if workflow else None,
+            "parent_job_id": parent[0] if parent else None,
+            "parent_task": parent[1] if parent else None,
+            "depth": parent[2] if parent else 0,
         },
         tasks=task_rows,
         tags=sorted(set(job.tags)),

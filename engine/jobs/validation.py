@@ -27,6 +27,7 @@ from engine.contracts import (
 )
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
+from engine.jobs.subworkflows import DefinitionInfo
 from engine.jsonpointer import escape_token
 from engine.templates import (
     VariableReference,
@@ -67,13 +68,16 @@ def validate_job(
     *,
     single_call: bool = False,
     params_schema: Schema = None,
+    workflows: Mapping[tuple[str, int | None], DefinitionInfo] | None = None,
 ) -> ValidatedJob:
     """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
 
     ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
     them. With ``single_call`` the locations point into the single-call document (``/body/ids``
     instead of ``/tasks/0/body/ids``). With ``params_schema`` (a workflow definition's), every
-    ``params.x`` a template reads must be declared by it, and is typed by it.
+    ``params.x`` a template reads must be declared by it, and is typed by it. ``workflows`` are
+    the stored definitions that sub-workflow tasks name, by (name, version or ``None`` for the
+    latest); a name missing from it is an ``unknown_workflow``.
     """
     plain = _plain_single_task(spec) if params_schema is None else None
     if plain is not None:
@@ -81,7 +85,7 @@ def validate_job(
     with _gc_paused():
         graph = build_graph(spec)
         syntax = _syntax_problems(spec)
-        resolved = _Resolver(spec, masters)
+        resolved = _Resolver(spec, masters, workflows or {})
         errors = [*graph.problems, *syntax, *resolved.problems]
         warnings: list[Problem] = []
         if spec.validate_interfaces and not graph.problems:
@@ -116,6 +120,8 @@ def _plain_single_task(spec: JobSpec) -> ValidatedJob | None:
     task = spec.tasks[0]
     if (
         task.depends_on
+        or task.workflow is not None
+        or task.for_each
         or task.when
         or task.interface
         or task.input_schema is not None
@@ -158,6 +164,9 @@ def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
         found += syntax_problems(task.when, pointer=f"{base}/when", task=task.name, condition=True)
     if task.for_each:
         found += syntax_problems(task.for_each, pointer=f"{base}/for_each", task=task.name)
+    if task.workflow is not None and task.workflow.params:
+        where = f"{base}/workflow/params"
+        found += syntax_problems(task.workflow.params, pointer=where, task=task.name)
     return found
 
 
@@ -168,8 +177,15 @@ def _syntax_problems(spec: JobSpec) -> list[Problem]:
 class _Resolver:
     """Each task's schemas (inline > job ``interfaces`` > stored masters) and their problems."""
 
-    def __init__(self, spec: JobSpec, masters: Mapping[str, InterfaceSchemas]) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        masters: Mapping[str, InterfaceSchemas],
+        workflows: Mapping[tuple[str, int | None], DefinitionInfo],
+    ) -> None:
         self.problems: list[Problem] = []
+        #: the definition each sub-workflow task runs
+        self.children: dict[str, DefinitionInfo] = {}
         self.schemas: dict[str, InterfaceSchemas] = {}
         #: (task, "input" | "output") whose schema is not valid draft-07
         self.invalid: set[tuple[str, str]] = set()
@@ -185,6 +201,12 @@ class _Resolver:
             )
         hints = NameHints(known)
         for i, task in enumerate(spec.tasks):
+            if task.workflow is not None:
+                child = workflows.get((task.workflow.name, task.workflow.version))
+                if child is None:
+                    self.problems.append(_unknown_workflow(task, i, workflows))
+                else:
+                    self.children[task.name] = child
             iface = known.get(task.interface) if task.interface is not None else None
             if task.interface is not None and iface is None:
                 self.problems.append(_unknown_interface(task, i, hints))
@@ -225,6 +247,8 @@ class _Resolver:
         if kind == "input":
             return schemas.input_schema
         output = schemas.output_schema
+        if output is None and task in self.children and (task, "output") not in self.invalid:
+            output = self.children[task].result_schema
         if task in self.mapped and output is not None:
             return {"type": "array", "items": output}
         return output
@@ -243,6 +267,54 @@ def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
     )
 
 
+def _unknown_workflow(
+    task: TaskSpec, index: int, workflows: Mapping[tuple[str, int | None], DefinitionInfo]
+) -> Problem:
+    assert task.workflow is not None
+    name, version = task.workflow.name, task.workflow.version
+    known = sorted({n for n, _ in workflows})
+    stored = name in known
+    where = f"/tasks/{index}/workflow/" + ("version" if stored else "name")
+    what = f"has no version {version}" if stored else "is not a stored workflow definition"
+    return Problem(
+        code="unknown_workflow",
+        task=task.name,
+        location=where,
+        message=f"task {task.name!r} runs the workflow {name!r}, which {what}"
+        " (store it with PUT /api/v1/workflows/{name} or jobqueue workflows apply)",
+        actual=name if not stored else version,
+    )
+
+
+def _check_child_params(
+    task: TaskSpec, index: int, graph: GraphResult, resolved: _Resolver
+) -> tuple[list[Problem], list[Problem]]:
+    """A sub-workflow task's ``workflow.params`` against the definition's ``params_schema``:
+    its templates and literals, like a body against an input schema."""
+    child = resolved.children.get(task.name)
+    if child is None or task.workflow is None:
+        return [], []
+    where = f"/tasks/{index}/workflow/params"
+    refs = [r for r in graph.references[index] if r.pointer.startswith(where)]
+    ups = graph.upstream.get(task.name, ())
+    errors, warnings = check_task(
+        task=task.name,
+        task_index=index,
+        input_schema=child.params_schema,
+        body=task.workflow.params,
+        refs=refs,
+        upstream_outputs={up: resolved.usable(up, "output") for up in ups},
+    )
+    body = f"/tasks/{index}/body"
+
+    def moved(p: Problem) -> Problem:
+        if p.location == body or p.location.startswith(body + "/"):
+            return replace(p, location=where + p.location[len(body) :])
+        return p
+
+    return [moved(p) for p in errors], [moved(p) for p in warnings]
+
+
 def _check_interfaces(
     spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
 ) -> tuple[list[Problem], list[Problem]]:
@@ -252,12 +324,19 @@ def _check_interfaces(
         if task.name in broken:
             continue
         ups = graph.upstream.get(task.name, ())
+        refs = graph.references[i]
+        if task.workflow is not None:
+            child_errors, child_warnings = _check_child_params(task, i, graph, resolved)
+            errors += child_errors
+            warnings += child_warnings
+            where = f"/tasks/{i}/workflow/params"
+            refs = [r for r in refs if not r.pointer.startswith(where)]
         found_errors, found_warnings = check_task(
             task=task.name,
             task_index=i,
             input_schema=resolved.usable(task.name, "input"),
             body=task.body,
-            refs=graph.references[i],
+            refs=refs,
             upstream_outputs={up: resolved.usable(up, "output") for up in ups},
         )
         errors += found_errors
@@ -359,6 +438,9 @@ def task_variable_references(
         refs += find_variable_references(
             task.when, roots=roots, pointer=f"{base}/when", condition=True
         )
+    if task.workflow is not None and task.workflow.params:
+        where = f"{base}/workflow/params"
+        refs += find_variable_references(task.workflow.params, roots=roots, pointer=where)
     return refs
 
 

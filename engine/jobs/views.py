@@ -69,11 +69,16 @@ def job_detail(
         "warnings": job.warnings or [],
         "tasks": [_with_instances(t, running_instances or {}) for t in task_rows],
         "workflow": workflow_ref(job),
+        "parent": (
+            {"job_id": job.parent_job_id, "task": job.parent_task} if job.parent_job_id else None
+        ),
     }
 
 
 def _with_instances(row: Row[Any], running: dict[int, int]) -> dict[str, Any]:
     data = task_summary(row, full=True)
+    if row.child_job_id is not None:
+        data["child_job_id"] = row.child_job_id
     if row.items_total is not None:
         data["instances"] = {
             "total": row.items_total,

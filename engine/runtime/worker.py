@@ -29,7 +29,7 @@ from engine.config import EngineConfig
 from engine.http import Executor
 from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
-from engine.runtime.attempt import AttemptSettings, run_attempt
+from engine.runtime.attempt import AttemptSettings, ContextLoader, failed, run_attempt
 from engine.runtime.backoff import Backoff, is_transient
 from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
@@ -42,6 +42,9 @@ from engine.templates import SandboxEnvironment
 
 log = logging.getLogger("jobqueue.worker")
 T = TypeVar("T")
+#: (a sub-workflow task, its render-input loader) -> the outcome that ends it at once, or None
+#: once its child job is started
+StartChild = Callable[[ClaimedTask, ContextLoader], Awaitable[Outcome | None]]
 
 
 class Worker:
@@ -53,8 +56,11 @@ class Worker:
         executor: Executor,
         metrics: Metrics,
         only_jobs: frozenset[str] | None = None,
+        start_child: StartChild | None = None,
     ) -> None:
         self._store = store
+        #: starts the child job of a sub-workflow task (the engine validates and builds it)
+        self._start_child = start_child
         #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
         self._only_jobs = sorted(only_jobs) if only_jobs is not None else None
         self.config = config
@@ -293,7 +299,12 @@ class Worker:
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
-            if task.spec.for_each is not None:
+            if task.spec.workflow is not None and task.spec.for_each is None:
+                started = await self._run_child(task)
+                if started is None:
+                    return
+                outcome = started
+            elif task.spec.for_each is not None:
                 expanded = await expand_task(
                     task,
                     self._load_context,
@@ -323,6 +334,12 @@ class Worker:
             if self._current(task):
                 self._running.pop(task.id, None)
                 self._free_slot(task.id)
+
+    async def _run_child(self, task: ClaimedTask) -> Outcome | None:
+        if self._start_child is None:
+            error = {"type": "subworkflow", "message": "this worker cannot start sub-workflows"}
+            return failed(task, error)
+        return await self._start_child(task, self._load_context)
 
     async def _record_until_done(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome, again and again while the database is unavailable (the task

@@ -19,6 +19,7 @@ from engine.states import (
     TaskStatus,
 )
 from engine.store.attempts import end_attempt, fence
+from engine.store.children import active_children, end_waiting_tasks
 from engine.store.progress import settle
 from engine.store.records import Transition
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
@@ -56,44 +57,53 @@ class CancelOp(WriteOp[Canceled]):
         if JobStatus(status) in JOB_TERMINAL:
             raise Conflict(f"job {self.job_id} already ended: {status}")
         now = time.time()
-        running = (
-            await conn.execute(
-                select(tasks.c.id, tasks.c.attempt).where(
-                    tasks.c.job_id == self.job_id, tasks.c.status == TaskStatus.RUNNING.value
-                )
-            )
-        ).all()
+        interrupted = await _cancel_job(conn, self.job_id, now)
+        # a child job canceled on its own fails the sub-workflow task that waits for it
+        parents = await end_waiting_tasks(conn, {self.job_id: JobStatus.CANCELED}, now)
+        if parents:
+            self.wakes = await settle(conn, parents, now)
+        return Canceled(status=JobStatus.CANCELED.value, interrupted=interrupted)
+
+
+async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tuple[int, int]]:
+    """Cancel a job, its unfinished tasks and, first, its running child jobs; returns the
+    (task id, attempt) of the calls that were running."""
+    interrupted: list[tuple[int, int]] = []
+    for child in await active_children(conn, job_id):
+        interrupted += await _cancel_job(conn, child, now)
+    running = (
         await conn.execute(
-            update(tasks)
-            .where(tasks.c.job_id == self.job_id, tasks.c.status.in_(_ACTIVE_TASK))
-            .values(
-                status=TaskStatus.CANCELED.value,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                error={"type": "canceled", "message": "the job was canceled"},
+            select(tasks.c.id, tasks.c.attempt).where(
+                tasks.c.job_id == job_id, tasks.c.status == TaskStatus.RUNNING.value
             )
         )
-        await conn.execute(
-            update(attempts)
-            .where(
-                attempts.c.job_id == self.job_id,
-                attempts.c.status == AttemptStatus.RUNNING.value,
-            )
-            .values(status=AttemptStatus.CANCELED.value, finished_at=now)
+    ).all()
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.job_id == job_id, tasks.c.status.in_(_ACTIVE_TASK))
+        .values(
+            status=TaskStatus.CANCELED.value,
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            error={"type": "canceled", "message": "the job was canceled"},
         )
-        await conn.execute(
-            update(jobs)
-            .where(jobs.c.id == self.job_id)
-            .values(
-                status=JobStatus.CANCELED.value,
-                finished_at=now,
-                expires_at=jobs.c.ttl_seconds + now,
-            )
+    )
+    await conn.execute(
+        update(attempts)
+        .where(attempts.c.job_id == job_id, attempts.c.status == AttemptStatus.RUNNING.value)
+        .values(status=AttemptStatus.CANCELED.value, finished_at=now)
+    )
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
+            status=JobStatus.CANCELED.value,
+            finished_at=now,
+            expires_at=jobs.c.ttl_seconds + now,
         )
-        return Canceled(
-            status=JobStatus.CANCELED.value, interrupted=[(r.id, r.attempt) for r in running]
-        )
+    )
+    return interrupted + [(r.id, r.attempt) for r in running]
 
 
 class RetryJobOp(WriteOp[str]):

@@ -115,7 +115,8 @@ class CompleteOp(WriteOp[bool]):
             solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
-                await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
+                done = {j: s for j, s in ended.items() if s is not None}
+                ops[0].wakes = await finish_jobs(conn, done, now)
             multi = {
                 o.job_id
                 for o in valid
@@ -124,9 +125,10 @@ class CompleteOp(WriteOp[bool]):
             # for_each instances settle their job only when their parent ends
             parents_ended, promoted = await account(conn, valid, now)
             multi |= parents_ended
-            ops[0].wakes = promoted
+            ops[0].wakes = ops[0].wakes or promoted
             if await settle(conn, multi, now):
-                ops[0].wakes = not await _claim_promoted(conn, ops, multi)
+                unclaimed = not await _claim_promoted(conn, ops, multi)
+                ops[0].wakes = ops[0].wakes or unclaimed
         valid_ids = {(o.task_id, o.attempt) for o in valid}
         return [(o.task_id, o.attempt) in valid_ids for o in outcomes]
 

@@ -32,8 +32,9 @@ _queue_stmt = (
 )
 
 
-async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> None:
-    """Mark jobs ended; their TTL clock (``expires_at``) starts now."""
+async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> bool:
+    """Mark jobs ended; their TTL clock (``expires_at``) starts now. The sub-workflow tasks
+    waiting for them end too; true when that made tasks of their parent jobs ready."""
     by_status: dict[JobStatus, list[str]] = defaultdict(list)
     for job_id, status in finished.items():
         by_status[status].append(job_id)
@@ -47,6 +48,14 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 expires_at=jobs.c.ttl_seconds + now,
             )
         )
+    if finished:
+        # a sub-workflow task waiting for one of these jobs ends with it
+        from engine.store.children import end_waiting_tasks
+
+        parents = await end_waiting_tasks(conn, finished, now)
+        if parents:
+            return await settle(conn, parents, now)
+    return False
 
 
 async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> bool:
@@ -100,9 +109,8 @@ async def settle(conn: AsyncConnection, job_ids: Iterable[str], now: float) -> b
             .where(tasks.c.id.in_(skip), tasks.c.status == TaskStatus.PENDING.value)
             .values(status=TaskStatus.SKIPPED.value, skip_reason=SKIP_UPSTREAM, finished_at=now)
         )
-    if finished:
-        await finish_jobs(conn, finished, now)
-    return bool(queue)
+    more = await finish_jobs(conn, finished, now) if finished else False
+    return bool(queue) or more
 
 
 def _expiry(now: float, ttl: float | None) -> float | None:

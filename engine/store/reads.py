@@ -52,6 +52,7 @@ async def task_rows(
         tasks.c.items_total,
         tasks.c.items_succeeded,
         tasks.c.items_failed,
+        tasks.c.child_job_id,
     ]
     if with_results:
         cols += [

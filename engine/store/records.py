@@ -45,6 +45,8 @@ class StoredTaskSpec:
     parent_id: int | None = None
     item_index: int | None = None
     item: Any = None
+    #: a sub-workflow task: ``{"name", "version", "params"}`` of the definition it runs
+    workflow: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _SPEC_FIELDS}

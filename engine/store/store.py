@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Unavailable
 from engine.store import migrate, reads
+from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.dialects import (
     Engines,
@@ -182,6 +183,15 @@ class Store:
         async with self.read() as conn:
             await reads.job_row(conn, job_id, owner)
             return await reads.instance_attempt_rows(conn, job_id, task, index)
+
+    async def job_row(self, job_id: str) -> Row[Any]:
+        """The job's own row, without its tasks."""
+        async with self.read() as conn:
+            return await reads.job_row(conn, job_id)
+
+    async def start_child(self, task: ClaimedTask, child: NewJob) -> bool:
+        """Insert a sub-workflow task's child job and let the task wait for it (fenced)."""
+        return await self.write(StartChildOp(task, child))
 
     async def running_instances(self, job_id: str) -> dict[int, int]:
         async with self.read() as conn:

@@ -53,8 +53,13 @@ jobs = Table(
     Column("workflow_name", String(128), nullable=True),
     Column("workflow_version", Integer, nullable=True),
     Column("workflow_context", JSON, nullable=True),
+    #: a child job of a sub-workflow task: that task, and how deep it nests
+    Column("parent_job_id", String(40), nullable=True),
+    Column("parent_task", String(128), nullable=True),
+    Column("depth", Integer, nullable=True),
     Index("ix_jobs_created", "created_at", "id"),
     Index("ix_jobs_workflow", "workflow_name", "created_at"),
+    Index("ix_jobs_parent", "parent_job_id"),
     Index("ix_jobs_status_created", "status", "created_at"),
     Index("ix_jobs_expires", "expires_at"),
     Index("ix_jobs_idempotency", "owner", "idempotency_key", unique=True),
@@ -107,6 +112,8 @@ tasks = Table(
     Column("items_total", Integer, nullable=True),
     Column("items_succeeded", Integer, nullable=True),
     Column("items_failed", Integer, nullable=True),
+    #: a sub-workflow task: the child job it waits for
+    Column("child_job_id", String(40), nullable=True),
     UniqueConstraint("job_id", "name", name="uq_tasks_job_name"),
     Index("ix_tasks_parent", "parent_id", "item_index"),
     Index("ix_tasks_running_lease", "status", "lease_expires_at"),

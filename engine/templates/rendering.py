@@ -380,9 +380,10 @@ def find_variable_references(
     base = _body_base(pointer, body_root)
     found: list[VariableReference] = []
     for source, where, rel in _sources(value, pointer, condition):
+        bound = _locally_bound(source) if "{%" in source else frozenset()
         for chain in _analyse(source, condition).chains:
             root = chain.root
-            if root is None or root not in roots:
+            if root is None or root not in roots or root in bound:
                 continue
             parts = list(chain.parts)
             dynamic = chain.callee and bool(parts)
@@ -405,6 +406,18 @@ def find_variable_references(
                 )
             )
     return found
+
+
+_BINDING = re.compile(r"\{%-?\s*(?:for|set)\s+([^%]*?)(?:\s+in\s|=|-?%\})")
+
+
+def _locally_bound(source: str) -> frozenset[str]:
+    """Names a template binds itself (``{% for item in ... %}``, ``{% set x = ... %}``): a
+    chain that starts from one reads the template's own variable, not the context's."""
+    names: set[str] = set()
+    for targets in _BINDING.findall(source):
+        names.update(n.strip() for n in targets.split(",") if n.strip())
+    return frozenset(names)
 
 
 def _body_base(pointer: str, body_root: str | None) -> tuple[PathPart, ...] | None:

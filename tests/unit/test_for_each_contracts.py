@@ -108,3 +108,9 @@ def test_a_for_each_template_error_is_reported_at_for_each() -> None:
     (error,) = errors(job({"for_each": "{{ tasks.search.output.results "}))
     assert error["code"] == "template_syntax"
     assert error["location"] == "/tasks/1/for_each"
+
+
+def test_a_loop_variable_named_item_is_the_templates_own() -> None:
+    body = {"x": "{% for item in tasks.search.output.results %}{{ item.id }}{% endfor %}"}
+    spec = job({"body": body})
+    assert validate_job(spec, {}).order == ("search", "each")
