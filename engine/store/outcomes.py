@@ -126,8 +126,14 @@ class CompleteOp(WriteOp[bool]):
             parents_ended, promoted = await account(conn, valid, now)
             multi |= parents_ended
             ops[0].wakes = ops[0].wakes or promoted
-            if await settle(conn, multi, now):
-                unclaimed = not await _claim_promoted(conn, ops, multi)
+            # an ended instance leaves room for the next ones of its job: claimed here too
+            mapped = {
+                o.job_id
+                for o in valid
+                if o.parent_id is not None and o.status is not TaskStatus.QUEUED
+            }
+            if await settle(conn, multi, now) or mapped:
+                unclaimed = not await _claim_promoted(conn, ops, multi | mapped)
                 ops[0].wakes = ops[0].wakes or unclaimed
         valid_ids = {(o.task_id, o.attempt) for o in valid}
         return [(o.task_id, o.attempt) in valid_ids for o in outcomes]
