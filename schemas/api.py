@@ -166,6 +166,9 @@ class TaskDetail(BaseModel):
     child_job_id: str | None = Field(
         default=None, description="sub-workflow tasks only: the child job it started last"
     )
+    workflow: dict[str, JsonValue] | None = Field(
+        default=None, description="sub-workflow tasks only: `{name, version}` it runs"
+    )
 
 
 class InstanceCounts(BaseModel):
@@ -295,6 +298,9 @@ class Instance(BaseModel):
     attempt: int
     output: JsonValue = Field(description="the response body of its call")
     error: dict[str, JsonValue] | None
+    child_job_id: str | None = Field(
+        default=None, description="an instance that runs a sub-workflow: its child job"
+    )
 
 
 class InstancePage(BaseModel):

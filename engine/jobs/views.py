@@ -38,6 +38,8 @@ def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
         }
         if row.skip_reason:
             data["skip_reason"] = row.skip_reason
+        if spec.workflow is not None:
+            data["workflow"] = {k: spec.workflow.get(k) for k in ("name", "version")}
     return data
 
 
@@ -185,13 +187,16 @@ def attempt_view(row: Row[Any]) -> dict[str, Any]:
 
 
 def instance_view(row: Row[Any]) -> dict[str, Any]:
-    return {
+    data = {
         "index": row.item_index,
         "status": row.status,
         "attempt": row.attempt,
         "output": row.response_body,
         "error": row.error,
     }
+    if row.child_job_id is not None:
+        data["child_job_id"] = row.child_job_id
+    return data
 
 
 def graph_view(task_rows: Sequence[Row[Any]]) -> dict[str, Any]:

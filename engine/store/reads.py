@@ -98,6 +98,7 @@ async def instance_rows(
             tasks.c.attempt,
             tasks.c.response_body,
             tasks.c.error,
+            tasks.c.child_job_id,
         )
         .where(tasks.c.parent_id == parent, tasks.c.item_index >= start)
         .order_by(tasks.c.item_index)

@@ -141,6 +141,13 @@ async def test_one_child_job_per_item(running: Engine, target_server: TargetServ
     doc["tasks"][1]["body"] = {"got": "{{ tasks.each.output | map(attribute='body') | list }}"}
     job = await job_ends(running, await submit(running, doc))
     assert job["status"] == "succeeded", job
+    page = await running.get_instances(job["job_id"], "each")
+    children = [i["child_job_id"] for i in page["items"]]
+    assert [(await running.get_job(c))["parent"]["task"] for c in children] == [
+        "each[0]",
+        "each[1]",
+        "each[2]",
+    ]
     result = await running.get_result(job_id := job["job_id"])
     assert [o["body"]["id"] for o in result["tasks"]["each"]["response_body"]] == [1, 2, 3]
     sent = sorted(orjson.loads(r.body).get("id", 0) for r in target_server.requests)
