@@ -21,7 +21,8 @@ from engine.states import (
 from engine.store.attempts import end_attempt, fence
 from engine.store.children import active_children, end_waiting_tasks
 from engine.store.progress import settle
-from engine.store.records import Transition
+from engine.store.instances import account
+from engine.store.records import Outcome, Transition
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
@@ -182,12 +183,16 @@ class ReapOp(WriteOp[Reaped]):
 
     async def apply(self, conn: AsyncConnection) -> Reaped:
         now = self.now if self.now is not None else time.time()
+        self._dead_instances: list[Outcome] = []
         lost = await self._lost_leases(conn, now)
         expired, interrupted = await self._expired(conn, now)
         changed = lost + expired
         requeued = sum(1 for t in lost if t.new is TaskStatus.QUEUED)
         ended = {t.job_id for t in changed if t.new is TaskStatus.FAILED}
-        if await settle(conn, ended, now) or requeued:
+        # a for_each instance that failed here is counted on its parent like any other
+        parents_ended, promoted = await account(conn, self._dead_instances, now)
+        ended = (ended - {o.job_id for o in self._dead_instances}) | parents_ended
+        if await settle(conn, ended, now) or requeued or promoted:
             self.wakes = True
         deleted = await _delete_expired_jobs(conn, now)
         return Reaped(
@@ -202,7 +207,14 @@ class ReapOp(WriteOp[Reaped]):
     async def _lost_leases(self, conn: AsyncConnection, now: float) -> list[Transition]:
         rows = (
             await conn.execute(
-                select(tasks.c.id, tasks.c.job_id, tasks.c.name, tasks.c.attempt, tasks.c.rescues)
+                select(
+                    tasks.c.id,
+                    tasks.c.job_id,
+                    tasks.c.name,
+                    tasks.c.attempt,
+                    tasks.c.rescues,
+                    tasks.c.parent_id,
+                )
                 .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_expires_at < now)
                 .with_for_update(skip_locked=True)
             )
@@ -223,6 +235,20 @@ class ReapOp(WriteOp[Reaped]):
                 values |= {"status": new.value, "next_attempt_at": time.time()}
             await conn.execute(update(tasks).where(fence(row.id, row.attempt)).values(**values))
             changed.append(_transition(row, TaskStatus.RUNNING, new, "lost"))
+            if dead and row.parent_id is not None:
+                self._dead_instances.append(
+                    Outcome(
+                        task_id=row.id,
+                        job_id=row.job_id,
+                        attempt=row.attempt,
+                        solo=False,
+                        status=TaskStatus.FAILED,
+                        attempt_status=AttemptStatus.LOST,
+                        finished_at=now,
+                        error=values["error"],
+                        parent_id=row.parent_id,
+                    )
+                )
         return changed
 
     async def _expired(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ from engine import Engine
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.config import make_config
+from tests.support.store import store_of
 from tests.support.waiting import job_ends
 
 
@@ -195,3 +197,20 @@ async def test_a_job_of_one_for_each_task_ends_when_every_instance_has(
     assert job["status"] == "succeeded"
     assert job["tasks"][0]["instances"]["succeeded"] == 7
     assert len(target_server.requests) == 7
+
+
+async def test_an_instance_lost_too_often_fails_its_task(
+    engine: Engine, target_server: TargetServer
+) -> None:
+    store = store_of(engine)
+    job_id = await submit(engine, mapped(target_server, [1, 2, 3]))
+    (parent,) = await store.claim(worker="w1", limit=1, lease_seconds=30)
+    assert await store.expand(parent, [1, 2, 3], 0, 3)
+    first, *_ = await store.claim(worker="w1", limit=1, lease_seconds=30)
+    assert first.spec.parent_id == parent.id
+    await store.reap(max_rescues=0, now=time.time() + 60)
+    job = await engine.get_job(job_id)
+    assert job["status"] == "failed"
+    assert [t["status"] for t in job["tasks"]] == ["failed", "skipped"]
+    page = await engine.get_instances(job_id, "each")
+    assert [i["status"] for i in page["items"]] == ["failed", "canceled", "canceled"]
