@@ -20,8 +20,8 @@ from engine.states import (
 )
 from engine.store.attempts import end_attempt, fence
 from engine.store.children import active_children, end_waiting_tasks
-from engine.store.progress import settle
 from engine.store.instances import account
+from engine.store.progress import settle
 from engine.store.records import Outcome, Transition
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
