@@ -11,7 +11,7 @@ from starlette.routing import Route
 from api import errors, openapi
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import health, interfaces, jobs, metrics, workflows
+from api.routes import health, interfaces, jobs, metrics, schedules, workflows
 from api.settings import Settings
 from engine import Engine
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     errors.install(app)
     openapi.install(app)
-    for router in (jobs.router, interfaces.router, workflows.router):
+    for router in (jobs.router, interfaces.router, schedules.router, workflows.router):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)

@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from schemas.api import BatchRequest, ErrorAnswer, InvalidReport, JobDocument
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
+from schemas.schedules import ScheduleIn, ScheduleUpdate
 from schemas.workflows import WorkflowDefinition, WorkflowRun
 
 BODY_MEDIA_TYPES = ("application/json", "application/yaml")
@@ -29,6 +30,8 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     InterfaceMasterUpdate,
     WorkflowDefinition,
     WorkflowRun,
+    ScheduleIn,
+    ScheduleUpdate,
 )
 _REFS, _DEFINITIONS = models_json_schema(
     [(model, "validation") for model in _REQUEST_MODELS], ref_template=_REF_TEMPLATE

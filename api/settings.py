@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     default_timeout: float = Field(default=30.0, gt=0)
     result_max_bytes: int = Field(default=1_048_576, ge=0)
     embedded_worker: bool = True
+    #: every worker process (embedded or ``jobqueue worker``) also fires cron schedules
+    scheduler: bool = True
     lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval: float = Field(default=30.0, gt=0)
     max_rescues: int = Field(default=3, ge=0)
@@ -74,4 +76,5 @@ class Settings(BaseSettings):
             allowed_hosts=self.allowed_hosts,
             allow_private_networks=self.allow_private_networks,
             http_client=self.http_client,
+            scheduler=self.scheduler,
         )

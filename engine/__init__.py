@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
+    from engine.schedules.files import load_schedule_file, place_in_schedule_file
     from engine.service import BatchItem, Engine, SubmitResult
     from engine.states import JobStatus, TaskStatus
     from engine.store.reads import JobFilter
@@ -60,9 +61,11 @@ _EXPORTS = {
     "WorkflowFileError": "engine.jobs.loader",
     "attach_marks": "engine.jobs.loader",
     "join_pointer": "engine.jsonpointer",
+    "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
     "load_yaml_bytes": "engine.jobs.loader",
     "parse_yaml_body": "engine.jobs.loader",
+    "place_in_schedule_file": "engine.schedules.files",
     "to_mermaid": "engine.dag",
 }
 
@@ -88,9 +91,11 @@ __all__ = [
     "WorkflowFileError",
     "attach_marks",
     "join_pointer",
+    "load_schedule_file",
     "load_workflow_file",
     "load_yaml_bytes",
     "parse_yaml_body",
+    "place_in_schedule_file",
     "to_mermaid",
 ]
 

@@ -39,3 +39,5 @@ class EngineConfig:
     max_map_items: int = 10_000
     #: how deep sub-workflows may nest (a top-level job is depth 0)
     max_workflow_depth: int = 5
+    #: every worker that takes any job also runs the scheduler loop (cron schedules)
+    scheduler: bool = True

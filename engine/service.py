@@ -20,6 +20,8 @@ from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker
+from engine.schedules.book import ScheduleBook
+from engine.schedules.scheduler import Scheduler
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.workflows import WorkflowMethods
 from schemas.jobs import JobSpec
@@ -53,6 +55,7 @@ class Engine(WorkflowMethods):
         self.metrics = Metrics()
         self._workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self._schedules = ScheduleBook(store, self.validate, self._interrupt)
 
     @classmethod
     async def open(
@@ -83,9 +86,15 @@ class Engine(WorkflowMethods):
         return {r.name: InterfaceSchemas(r.input_schema, r.output_schema) for r in rows}
 
     async def validate(
-        self, spec: JobSpec, *, single_call: bool = False, params_schema: Any = None
+        self,
+        spec: JobSpec,
+        *,
+        single_call: bool = False,
+        scheduled: bool = False,
+        params_schema: Any = None,
     ) -> ValidatedJob:
         """Every creation-time check; raises :class:`JobInvalid` with the whole report.
+        ``scheduled``: the job is a schedule's, its templates may read ``schedule``;
         ``params_schema`` (a workflow definition's) types the templates' ``params``."""
         masters = await self._masters_for(spec)
         workflows = await self._definitions_for(spec)
@@ -93,6 +102,7 @@ class Engine(WorkflowMethods):
             spec,
             masters,
             single_call=single_call,
+            scheduled=scheduled,
             params_schema=params_schema,
             workflows=workflows,
         )
@@ -289,6 +299,34 @@ class Engine(WorkflowMethods):
     async def get_master(self, key: str) -> dict[str, Any]:
         return views.master_view(await self._store.master(key))
 
+    # --- schedules --------------------------------------------------------------------------
+    async def create_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a cron schedule; its job is validated now, with locations under ``/job``."""
+        return await self._schedules.create(fields)
+
+    async def apply_schedule(self, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create or update the schedule named ``fields["name"]``; true when created."""
+        return await self._schedules.apply(fields)
+
+    async def update_schedule(self, key: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self._schedules.update(key, fields)
+
+    async def delete_schedule(self, key: str) -> None:
+        await self._schedules.delete(key)
+
+    async def list_schedules(self) -> list[dict[str, Any]]:
+        return await self._schedules.all()
+
+    async def get_schedule(self, key: str) -> dict[str, Any]:
+        """A schedule with its next fire times and the last ticks it handled."""
+        return await self._schedules.get(key)
+
+    async def fire_schedules(self, *, now: float | None = None) -> int:
+        """Handle the due ticks once now (the scheduler loop does it in every worker process;
+        ``now`` is for tests). Returns how many jobs this call created."""
+        fired = await self._schedules.fire_due(time.time() if now is None else now)
+        return sum(1 for f in fired if f.outcome == "fired")
+
     # --- workers --------------------------------------------------------------------------
     def executor(self) -> Executor:
         if self._executor is None:
@@ -305,6 +343,9 @@ class Engine(WorkflowMethods):
 
     def worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
         """A worker of this process; with ``only_jobs``, one that claims only their tasks."""
+        scheduler = None
+        if only_jobs is None and self.config.scheduler:
+            scheduler = Scheduler(self._schedules)
         worker = Worker(
             store=self._store,
             config=self.config,
@@ -312,6 +353,7 @@ class Engine(WorkflowMethods):
             metrics=self.metrics,
             only_jobs=only_jobs,
             start_child=self._start_child,
+            scheduler=scheduler,
         )
         self._workers.append(worker)
         return worker

@@ -219,6 +219,10 @@ class JobDetail(BaseModel):
     parent: ParentRef | None = Field(
         default=None, description="a sub-workflow's child job: the task that started it"
     )
+    schedule: dict[str, str] | None = Field(
+        default=None,
+        description="only on a job a cron schedule created: `{id, name, fire_time}`",
+    )
 
 
 class JobListItem(BaseModel):

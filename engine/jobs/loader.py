@@ -119,6 +119,10 @@ def load_workflow_file(
     except OSError as exc:
         raise WorkflowFileError(f"cannot read: {exc.strerror or exc}", source=source) from None
     loaded = load_yaml_bytes(raw, source=source)
+    if isinstance(loaded.document, dict) and "schedule" in loaded.document:
+        # a scheduled workflow's `schedule:` is for `jobqueue schedules apply`, not the job
+        rest = {k: v for k, v in loaded.document.items() if k != "schedule"}
+        loaded = replace(loaded, document=rest)
     if params:
         loaded = replace(loaded, document=apply_params(loaded.document, params))
     return parse_workflow(loaded), loaded

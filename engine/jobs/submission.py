@@ -68,8 +68,10 @@ def build_rows(
     document_hash: str | None = None,
     workflow: dict[str, Any] | None = None,
     parent: tuple[str, str, int] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> NewJob:
-    """``workflow``: ``{"name", "version", "context"}`` of the definition the job runs;
+    """The rows of a validated job; ``context``: extra template roots (``schedule``);
+    ``workflow``: ``{"name", "version", "context"}`` of the definition the job runs;
     ``parent``: (job id, task, depth) of the sub-workflow task a child job runs for."""
     job = validated.spec
     now = time.time()
@@ -142,6 +144,7 @@ def build_rows(
             "parent_job_id": parent[0] if parent else None,
             "parent_task": parent[1] if parent else None,
             "depth": parent[2] if parent else 0,
+            "context": context,
         },
         tasks=task_rows,
         tags=sorted(set(job.tags)),

@@ -29,6 +29,7 @@ from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
 from engine.jobs.subworkflows import DefinitionInfo
 from engine.jsonpointer import escape_token
+from engine.schedules.context import schedule_problems
 from engine.templates import (
     VariableReference,
     find_variable_references,
@@ -69,11 +70,13 @@ def validate_job(
     single_call: bool = False,
     params_schema: Schema = None,
     workflows: Mapping[tuple[str, int | None], DefinitionInfo] | None = None,
+    scheduled: bool = False,
 ) -> ValidatedJob:
     """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
 
     ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
-    them. With ``single_call`` the locations point into the single-call document (``/body/ids``
+    them. ``scheduled``: a schedule creates the job, so its templates may read ``schedule``.
+    With ``single_call`` the locations point into the single-call document (``/body/ids``
     instead of ``/tasks/0/body/ids``). With ``params_schema`` (a workflow definition's), every
     ``params.x`` a template reads must be declared by it, and is typed by it. ``workflows`` are
     the stored definitions that sub-workflow tasks name, by (name, version or ``None`` for the
@@ -87,6 +90,7 @@ def validate_job(
         syntax = _syntax_problems(spec)
         resolved = _Resolver(spec, masters, workflows or {})
         errors = [*graph.problems, *syntax, *resolved.problems]
+        errors += schedule_problems(spec, scheduled=scheduled)
         warnings: list[Problem] = []
         if spec.validate_interfaces and not graph.problems:
             broken = {p.task for p in syntax}

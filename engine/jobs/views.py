@@ -52,7 +52,9 @@ def job_detail(
     """``running_instances``: how many instances of each ``for_each`` task run, by task id."""
     only = task_rows[0] if len(task_rows) == 1 else None
     spec = StoredTaskSpec.from_json(only.spec) if only is not None else None
+    made_by = (job.context or {}).get("schedule")
     return {
+        **({"schedule": made_by} if made_by is not None else {}),
         "job_id": job.id,
         "name": job.name,
         "status": job.status,

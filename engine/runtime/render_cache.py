@@ -1,4 +1,5 @@
-"""What a worker remembers for rendering: job params and the outputs of succeeded tasks.
+"""What a worker remembers for rendering: job params and context, and the outputs of succeeded
+tasks.
 
 Both never change once written (a job's params are fixed at submission; a succeeded task keeps
 its output, ``POST /retry`` re-runs only the others), so a worker that has just recorded an
@@ -18,11 +19,19 @@ Output = dict[str, Any]
 class RenderCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self._max = max_entries
-        self._jobs: OrderedDict[str, tuple[dict[str, Any], str | None]] = OrderedDict()
+        self._jobs: OrderedDict[str, tuple[dict[str, Any], str | None, dict[str, Any] | None]] = (
+            OrderedDict()
+        )
         self._outputs: OrderedDict[tuple[str, str], Output] = OrderedDict()
 
-    def remember_job(self, job_id: str, params: dict[str, Any], name: str | None) -> None:
-        self._put(self._jobs, job_id, (params, name))
+    def remember_job(
+        self,
+        job_id: str,
+        params: dict[str, Any],
+        name: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._put(self._jobs, job_id, (params, name, extra))
 
     def remember_output(self, job_id: str, task: str, output: Output) -> None:
         self._put(self._outputs, (job_id, task), output)
@@ -38,7 +47,13 @@ class RenderCache:
             if found is None:
                 return None
             outputs[name] = found
-        return {"params": job[0], "job_id": job_id, "job_name": job[1], "upstream": outputs}
+        return {
+            "params": job[0],
+            "job_id": job_id,
+            "job_name": job[1],
+            "upstream": outputs,
+            "extra": job[2],
+        }
 
     def _put(self, store: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         store[key] = value

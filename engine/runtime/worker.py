@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ulid import ULID
 
@@ -40,6 +40,9 @@ from engine.store import ClaimedTask, Dispatch, Outcome, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
 from engine.templates import SandboxEnvironment
 
+if TYPE_CHECKING:
+    from engine.schedules.scheduler import Scheduler
+
 log = logging.getLogger("jobqueue.worker")
 T = TypeVar("T")
 #: (a sub-workflow task, its render-input loader) -> the outcome that ends it at once, or None
@@ -57,10 +60,13 @@ class Worker:
         metrics: Metrics,
         only_jobs: frozenset[str] | None = None,
         start_child: StartChild | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self._store = store
         #: starts the child job of a sub-workflow task (the engine validates and builds it)
         self._start_child = start_child
+        #: the scheduler loop that runs beside the claim loop (not in burst mode)
+        self._scheduler = scheduler
         #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
         self._only_jobs = sorted(only_jobs) if only_jobs is not None else None
         self.config = config
@@ -155,6 +161,10 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+        if not burst and self._scheduler is not None:
+            helpers.append(
+                asyncio.create_task(self._scheduler.run(self._stop), name="jobqueue-scheduler")
+            )
         listener = self._store.ready_listener(self._store.wakeup.notify)
         if listener is not None:
             helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
@@ -400,12 +410,13 @@ class Worker:
         if cached is not None:
             return cached
         job, upstream = await self._store.render_inputs(task.job_id, task.upstream)
-        self._cache.remember_job(job.id, job.params or {}, job.name)
+        self._cache.remember_job(job.id, job.params or {}, job.name, job.context)
         return {
             "params": job.params or {},
             "job_id": job.id,
             "job_name": job.name,
             "upstream": upstream,
+            "extra": job.context,
         }
 
     # --- helpers -------------------------------------------------------------------------

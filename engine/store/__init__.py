@@ -5,6 +5,7 @@ from engine.store.claims import Dispatch
 from engine.store.maintenance import Canceled, Reaped
 from engine.store.reads import JobFilter, decode_cursor, encode_cursor
 from engine.store.records import ClaimedTask, Outcome, StoredTaskSpec, Transition
+from engine.store.schedules import Fired
 from engine.store.store import Store
 from engine.store.submit import NewJob, Submitted
 from engine.store.workflows import NewDefinition, SavedDefinition
@@ -13,6 +14,7 @@ __all__ = [
     "Canceled",
     "ClaimedTask",
     "Dispatch",
+    "Fired",
     "JobFilter",
     "NewDefinition",
     "NewJob",

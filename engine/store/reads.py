@@ -209,9 +209,11 @@ async def list_job_rows(
 async def render_inputs(
     conn: AsyncConnection, job_id: str, upstream: Sequence[str]
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """The job's params/name and the stored outputs of ``upstream``, for rendering templates."""
+    """The job's params, name and context and the stored outputs of ``upstream``, for rendering."""
     job = (
-        await conn.execute(select(jobs.c.id, jobs.c.name, jobs.c.params).where(jobs.c.id == job_id))
+        await conn.execute(
+            select(jobs.c.id, jobs.c.name, jobs.c.params, jobs.c.context).where(jobs.c.id == job_id)
+        )
     ).first()
     if job is None:
         raise NotFound(f"job {job_id} not found")

@@ -46,6 +46,19 @@ from engine.store.masters import CreateMasterOp, DeleteMasterOp, UpdateMasterOp,
 from engine.store.outcomes import CompleteOp, HandBackOp, HeartbeatOp
 from engine.store.reads import JobFilter
 from engine.store.records import ClaimedTask, Outcome
+from engine.store.schedules import (
+    AdvanceScheduleOp,
+    CreateScheduleOp,
+    DeleteScheduleOp,
+    Fired,
+    FireOp,
+    UpdateScheduleOp,
+    due_rows,
+    fire_rows,
+    next_fire,
+    schedule_row,
+    schedule_rows,
+)
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import Wakeup
 from engine.store.workflows import (
@@ -310,3 +323,63 @@ class Store:
     async def definition_uses(self) -> dict[str, list[str]]:
         async with self.read() as conn:
             return await uses_graph(conn)
+
+    # --- schedules --------------------------------------------------------------------------
+    async def create_schedule(self, fields: dict[str, Any]) -> Row[Any]:
+        return await self.write(CreateScheduleOp(fields))
+
+    async def update_schedule(
+        self, key: str, fields: dict[str, Any], *, owner: str | None = None
+    ) -> Row[Any]:
+        return await self.write(UpdateScheduleOp(key, fields, owner))
+
+    async def delete_schedule(self, key: str, *, owner: str | None = None) -> None:
+        await self.write(DeleteScheduleOp(key, owner))
+
+    async def schedule(self, key: str, *, owner: str | None = None) -> Row[Any]:
+        async with self.read() as conn:
+            return await schedule_row(conn, key, owner)
+
+    async def schedules(self, *, owner: str | None = None) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await schedule_rows(conn, owner)
+
+    async def schedule_fires(self, schedule_id: str, *, limit: int) -> list[Row[Any]]:
+        """The last ticks handled for a schedule, newest first."""
+        async with self.read() as conn:
+            return await fire_rows(conn, schedule_id, limit)
+
+    async def due_schedules(self, now: float, *, limit: int) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await due_rows(conn, now, limit)
+
+    async def next_schedule_fire(self) -> float | None:
+        async with self.read() as conn:
+            return await next_fire(conn)
+
+    async def advance_schedule(self, schedule_id: str, next_fire_at: float) -> None:
+        """Move a schedule's next tick forward to ``next_fire_at`` (never back)."""
+        await self.write(AdvanceScheduleOp(schedule_id, next_fire_at))
+
+    async def fire(
+        self,
+        *,
+        schedule_id: str,
+        fire_time: float,
+        next_fire_at: float,
+        new: NewJob | None,
+        overlap: str,
+        detail: str | None = None,
+    ) -> Fired:
+        """Handle one tick: create its job (``new``; ``None`` records the tick as failed with
+        ``detail``) unless another process did, and move the schedule's next tick on. See
+        :class:`~engine.store.schedules.FireOp`."""
+        op = FireOp(
+            schedule_id=schedule_id,
+            fire_time=fire_time,
+            next_fire_at=next_fire_at,
+            new=new,
+            overlap=overlap,
+            detail=detail,
+        )
+        return await self.write(op)

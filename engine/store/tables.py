@@ -57,6 +57,8 @@ jobs = Table(
     Column("parent_job_id", String(40), nullable=True),
     Column("parent_task", String(128), nullable=True),
     Column("depth", Integer, nullable=True),
+    #: extra template roots fixed at creation: ``{"schedule": {...}}`` for a schedule's job
+    Column("context", JSON, nullable=True),
     Index("ix_jobs_created", "created_at", "id"),
     Index("ix_jobs_workflow", "workflow_name", "created_at"),
     Index("ix_jobs_parent", "parent_job_id"),
@@ -192,4 +194,45 @@ workflow_uses = Table(
     Column("workflow", String(128), primary_key=True),
     Column("uses", String(128), primary_key=True),
     Index("ix_workflow_uses_uses", "uses"),
+)
+
+#: cron schedules; ``next_fire_at`` is null while disabled (the scheduler's one indexed query)
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("cron", String(256), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("job", JSON, nullable=True),
+    Column("workflow", JSON, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("overlap", String(16), nullable=False),
+    Column("catch_up", String(16), nullable=False),
+    Column("owner", String(128), nullable=False, default=""),
+    Column("next_fire_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_schedules_next_fire", "next_fire_at"),
+)
+
+#: one row per handled tick: the unique (schedule_id, fire_time) makes a tick fire once across
+#: every process; it is inserted in the transaction that creates the tick's job
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column(
+        "schedule_id",
+        String(40),
+        ForeignKey("schedules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("fire_time", Float, nullable=False),
+    #: ``fired`` (job_id set), ``skipped`` (overlap) or ``failed`` (the job was refused)
+    Column("outcome", String(16), nullable=False),
+    Column("job_id", String(40), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_fires_tick"),
 )

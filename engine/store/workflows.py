@@ -15,7 +15,7 @@ from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Conflict, NotFound
-from engine.store.tables import workflow_uses, workflows
+from engine.store.tables import schedules, workflow_uses, workflows
 from engine.store.writer import WriteOp
 
 
@@ -141,5 +141,12 @@ class DeleteDefinitionOp(WriteOp[None]):
         if users:
             listed = ", ".join(repr(u) for u in sorted(users))
             raise Conflict(f"workflow {self.name!r} is used as a sub-workflow by {listed}")
+        scheduled = await conn.execute(
+            select(schedules.c.name, schedules.c.workflow).where(schedules.c.workflow.is_not(None))
+        )
+        starters = sorted(r.name for r in scheduled if (r.workflow or {}).get("name") == self.name)
+        if starters:
+            listed = ", ".join(repr(s) for s in starters)
+            raise Conflict(f"workflow {self.name!r} is started by the schedule(s) {listed}")
         await conn.execute(delete(workflow_uses).where(workflow_uses.c.workflow == self.name))
         await conn.execute(delete(workflows).where(workflows.c.name == self.name))

@@ -17,6 +17,7 @@ from engine.templates.rendering import (
     is_template,
     is_whole_expression,
     render_value,
+    root_reads,
     syntax_problems,
 )
 from engine.templates.sandbox import SandboxEnvironment
@@ -34,5 +35,6 @@ __all__ = [
     "is_template",
     "is_whole_expression",
     "render_value",
+    "root_reads",
     "syntax_problems",
 ]

@@ -71,8 +71,10 @@ def build_context(
     job_id: str,
     job_name: str | None,
     upstream: Mapping[str, Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The render context: ``params``, ``tasks.<name>.{output,status_code,headers}``, ``job``."""
+    """The render context: ``params``, ``tasks.<name>.{output,status_code,headers}``, ``job``,
+    and the job's ``extra`` roots fixed at creation (``schedule`` for a schedule's job)."""
     tasks = {
         name: {
             "output": done.get("output"),
@@ -81,7 +83,12 @@ def build_context(
         }
         for name, done in upstream.items()
     }
-    return {"params": dict(params), "tasks": tasks, "job": {"id": job_id, "name": job_name}}
+    return {
+        **(extra or {}),
+        "params": dict(params),
+        "tasks": tasks,
+        "job": {"id": job_id, "name": job_name},
+    }
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -418,6 +425,21 @@ def _locally_bound(source: str) -> frozenset[str]:
     for targets in _BINDING.findall(source):
         names.update(n.strip() for n in targets.split(",") if n.strip())
     return frozenset(names)
+
+
+def root_reads(
+    value: object, root: str, *, pointer: str, condition: bool = False
+) -> list[tuple[str, tuple[PathPart | None, ...]]]:
+    """Where the templates of a JSON value (or one ``when`` expression) read the context root
+    ``root``: (JSON pointer of the string, the constant parts after the root; ``None`` for a
+    part that is not a constant)."""
+    return [
+        (where, chain.parts)
+        for source, where, _ in _sources(value, pointer, condition)
+        if root in source  # most templates never name the root: skip the analysis
+        for chain in _analyse(source, condition).chains
+        if chain.root == root
+    ]
 
 
 def _body_base(pointer: str, body_root: str | None) -> tuple[PathPart, ...] | None:

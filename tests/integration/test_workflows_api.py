@@ -9,6 +9,7 @@ import httpx
 
 from engine import Engine
 from tests.integration.target_server import TargetServer
+from tests.support.store import store_of
 from tests.support.waiting import api_job_ends
 
 PARAMS_SCHEMA = {
@@ -172,3 +173,23 @@ async def test_a_started_job_keeps_its_version_and_deletion_keeps_jobs(
         "context": {"schedule": {"fire_time": "2026-12-02T10:00:00Z"}},
     }
     assert job["status"] == "queued"
+
+
+async def test_a_definition_a_schedule_starts_cannot_be_deleted(
+    client: httpx.AsyncClient, engine: Engine, target_server: TargetServer
+) -> None:
+    await client.put("/api/v1/workflows/search", json=definition(target_server))
+    # stored as a schedule naming the definition would be (the schedule API checks its own input)
+    await store_of(engine).create_schedule(
+        {
+            "name": "nightly",
+            "cron": "0 3 * * *",
+            "timezone": "UTC",
+            "workflow": {"name": "search", "params": {"query": "cats"}},
+            "overlap": "allow",
+            "catch_up": "none",
+        }
+    )
+    refused = await client.delete("/api/v1/workflows/search")
+    assert refused.status_code == 409
+    assert "nightly" in refused.json()["detail"]["message"]

@@ -9,7 +9,8 @@ statement counts, wherever it stands (top level, inside a function or class, und
 - ``api`` imports the ``engine`` package itself, never a module under it (``engine.__all__`` is
   its surface);
 - ``schemas`` imports nothing of ours (neither ``engine`` nor ``api``);
-- the pure packages ``engine.dag``, ``engine.contracts`` and ``engine.templates`` import neither
+- the pure packages ``engine.dag``, ``engine.contracts`` and ``engine.templates`` (and the pure
+  schedule modules ``engine.schedules.timing`` and ``.context``) import neither
   the store, the HTTP clients, the runtime, the job handling nor the service, nor SQLAlchemy or a
   database or HTTP client library;
 - ``engine.store`` imports neither the runtime, the job handling nor the service.
@@ -28,7 +29,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "api", "schemas")
-PURE = ("engine.dag", "engine.contracts", "engine.templates")
+PURE = (
+    "engine.dag",
+    "engine.contracts",
+    "engine.templates",
+    "engine.schedules.timing",
+    "engine.schedules.context",
+)
 IO_LIBRARIES = ("sqlalchemy", "aiohttp", "httpx", "asyncpg", "aiosqlite")
 
 

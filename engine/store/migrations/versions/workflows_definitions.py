@@ -1,7 +1,7 @@
 """workflow definitions: versioned documents, their sub-workflow uses, jobs' workflow columns
 
 Revision ID: workflows_definitions
-Revises: 0001
+Revises: schedules_tables
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "workflows_definitions"
-down_revision: str | None = "0001"
+down_revision: str | None = "schedules_tables"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

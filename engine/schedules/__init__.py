@@ -1,0 +1,1 @@
+"""Cron schedules: when they fire (``timing``, pure) and what a tick creates."""
