@@ -43,7 +43,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, at most ``limit`` bytes, received within ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body is larger than {limit} bytes")
+        raise TooLarge(f"request body is larger than {limit} bytes (JOBQUEUE_MAX_REQUEST_BYTES)")
     chunks: list[bytes] = []
     size = 0
     try:
@@ -51,7 +51,9 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(f"request body is larger than {limit} bytes")
+                    raise TooLarge(
+                        f"request body is larger than {limit} bytes (JOBQUEUE_MAX_REQUEST_BYTES)"
+                    )
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(

@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from api import cli_schedules
+from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.cli_workflows import workflows_app
 from api.logs import configure_logging
@@ -97,6 +98,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(cli_schedules.app, name="schedules")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
@@ -147,7 +149,7 @@ def _server(server: str) -> Iterator[JobQueue]:
     from api.cli_remote import client_error
 
     try:
-        with JobQueue(server) as jq:
+        with JobQueue(server, api_key=load_settings().api_key) as jq:
             yield jq
     except JobQueueClientError as exc:
         raise client_error(exc, server) from exc

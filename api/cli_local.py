@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from api.settings import Settings
+from api.settings import SECRET_SETTINGS, Settings
 from engine import (
     Conflict,
     EngineConfig,
@@ -294,7 +294,9 @@ def load_settings(**overrides: Any) -> Settings:
             variable = f"JOBQUEUE_{field.upper()}" if field else "JOBQUEUE_*"
             message = str(problem["msg"]).split(", unable to parse")[0]
             message = message[:1].lower() + message[1:]
-            lines.append(f"{variable}: {message} (got {problem.get('input')!r})")
+            shown = field and field not in SECRET_SETTINGS
+            got = f" (got {problem.get('input')!r})" if shown else ""
+            lines.append(f"{variable}: {message}{got}")
         first = problems[0]["loc"][0] if problems and problems[0]["loc"] else None
         field_info = Settings.model_fields.get(str(first)) if first is not None else None
         default = "" if field_info is None else f" ({_shown(field_info.default)})"

@@ -51,6 +51,8 @@ def describe(exc: Exception) -> str:
 
 def client_error(exc: JobQueueClientError, server: str) -> CliError:
     """``error: <code>: <message>`` for an error answer (exit 1); ``cannot reach`` (exit 2)."""
+    if isinstance(exc, ApiError) and exc.status_code == 401:
+        return CliError(describe(exc), "fix: export JOBQUEUE_API_KEY=<your key>", code=1)
     if isinstance(exc, ApiError):
         return CliError(describe(exc), code=1)
     if isinstance(exc, TransportError):

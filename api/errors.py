@@ -15,11 +15,13 @@ from api.body import BodyError, BodyTimeout, UnsupportedMedia
 from api.responses import FastJSONResponse
 from engine import (
     Conflict,
+    Forbidden,
     IdempotencyMismatch,
     JobInvalid,
     JobQueueError,
     NotFound,
     TooLarge,
+    Unauthorized,
     Unavailable,
     WorkflowFileError,
     join_pointer,
@@ -33,6 +35,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (Conflict, 409, "conflict"),
     (IdempotencyMismatch, 422, "idempotency_key_reused"),
     (TooLarge, 413, "too_large"),
+    (Unauthorized, 401, "unauthorized"),
+    (Forbidden, 403, "forbidden"),
     (Unavailable, 503, "unavailable"),
     (UnsupportedMedia, 415, "unsupported_media_type"),
     (BodyTimeout, 408, "request_timeout"),
@@ -88,7 +92,10 @@ def install(app: FastAPI) -> None:
             response = _error(status, code, str(exc))
             response.headers["Connection"] = "close"
             return response
-        return _error(status, code, str(exc))
+        response = _error(status, code, str(exc))
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     async def on_pydantic_error(_: Request, exc: Exception) -> FastJSONResponse:
         assert isinstance(exc, ValidationError | RequestValidationError)

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.routing import Route
 
 from api import errors, openapi
+from api.auth import authenticate
+from api.cors import LazyCORS
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import health, interfaces, jobs, metrics, schedules, workflows
+from api.routes import audit, health, interfaces, jobs, keys, metrics, schedules, workflows
 from api.settings import Settings
 from engine import Engine
+
+log = logging.getLogger("jobqueue.api")
 
 DESCRIPTION = """\
 Every endpoint is served under `/api/v1` and, identically, without the prefix; `/healthz` only
 without it. Request bodies are JSON or YAML (`Content-Type: application/json` or
 `application/yaml`; none means JSON). Errors answer
 `{"detail": {"code": ..., "message": ...}}`, and invalid input a 422 report with every problem
-and its location. No authentication: put the service behind your own gateway.
+and its location. With API keys configured (`JOBQUEUE_API_KEYS`, `jobqueue keys create`), every
+endpoint but `/healthz` needs `Authorization: Bearer <key>` (401 without); a key sees only the
+jobs it created (another key's job answers 404); admin keys see every job and alone may use
+`/keys`, `/audit` and change InterfaceMasters (403 otherwise). Without keys the API is open.
 """
 
 
@@ -36,6 +44,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.state.engine = engine or await Engine.open(cfg.engine_config())
         if owned and cfg.embedded_worker:
             app.state.engine.start_worker()
+        if not await app.state.engine.auth_enabled():
+            log.warning(
+                "no API key is configured (JOBQUEUE_API_KEYS, jobqueue keys create): the API "
+                "is open to anyone who can reach it"
+            )
         try:
             yield
         finally:
@@ -52,10 +65,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # FastAPI's OpenTelemetry hook asks the provider registry on every request (measured:
         # ~4% of the submit path); instrument with an OTel middleware if you need traces.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        dependencies=[Depends(authenticate)],
     )
+    app.add_middleware(LazyCORS)
     errors.install(app)
     openapi.install(app)
-    for router in (jobs.router, interfaces.router, schedules.router, workflows.router):
+    routers = (jobs.router, interfaces.router, schedules.router, keys.router, audit.router)
+    for router in (*routers, workflows.router):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.auth import OPEN_PATHS
 from schemas.api import BatchRequest, ErrorAnswer, InvalidReport, JobDocument
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
 from schemas.schedules import ScheduleIn, ScheduleUpdate
+from schemas.security import KeyCreate
 from schemas.workflows import WorkflowDefinition, WorkflowRun
 
 BODY_MEDIA_TYPES = ("application/json", "application/yaml")
@@ -32,12 +34,15 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     WorkflowRun,
     ScheduleIn,
     ScheduleUpdate,
+    KeyCreate,
 )
 _REFS, _DEFINITIONS = models_json_schema(
     [(model, "validation") for model in _REQUEST_MODELS], ref_template=_REF_TEMPLATE
 )
 
 ERRORS: dict[int, str] = {
+    401: "No API key, or an unknown or revoked one (only when keys are configured)",
+    403: "The API key is not an admin key",
     404: "Unknown job, task, InterfaceMaster or workflow, or a job past its TTL",
     408: "The request body did not arrive within `JOBQUEUE_BODY_READ_TIMEOUT`",
     409: "The job or InterfaceMaster is in a state that does not allow this",
@@ -89,6 +94,7 @@ def install(app: FastAPI) -> None:
             if schemas.setdefault(name, schema) != schema:
                 raise RuntimeError(f"two different OpenAPI schemas are named {name!r}")
         _own_422(document)
+        _auth_401(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -108,3 +114,28 @@ def _own_422(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+
+
+def _auth_401(document: dict[str, Any]) -> None:
+    """Every operation but those of the open paths may answer 401, and says how to send a key."""
+    schemes = document["components"].setdefault("securitySchemes", {})
+    schemes["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`JOBQUEUE_API_KEYS`, `jobqueue keys create`); only needed "
+        "when keys are configured",
+    }
+    error = {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"}
+    for path, operations in document.get("paths", {}).items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            operation.setdefault("security", [{"bearer": []}, {}])
+            operation.setdefault("responses", {}).setdefault(
+                "401",
+                {
+                    "description": ERRORS[401],
+                    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": error}},
+                },
+            )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine import DEFAULT_DB_URL, EngineConfig
+from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_key_entries
+from schemas.jobs import MAX_TASKS_PER_JOB
 
 
 def _split(value: object) -> object:
@@ -16,8 +17,14 @@ def _split(value: object) -> object:
     return value
 
 
+#: settings whose values are never printed, not even in an error about them
+SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key"})
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOBQUEUE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="JOBQUEUE_", extra="ignore", hide_input_in_errors=True
+    )
 
     db_url: str = DEFAULT_DB_URL
     concurrency: int = Field(default=4, ge=1, le=4096)
@@ -41,13 +48,54 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1_048_576, gt=0)
     #: seconds a client has to send a whole request body (408 beyond)
     body_read_timeout: float = Field(default=30.0, gt=0)
+    #: ``name:key`` (or bare ``key``) entries; with any key configured, the API needs one
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    #: the same for admin keys (every job, the audit log, keys, InterfaceMaster writes)
+    admin_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    #: CLI only: the key ``jobqueue submit`` and ``jobqueue jobs ...`` send to a server
+    api_key: str | None = Field(default=None, repr=False)
+    #: seconds before a key created or revoked by another process takes effect here
+    key_refresh_seconds: float = Field(default=2.0, gt=0, le=3600)
+    #: browser origins allowed to call the API (CORS); empty: no CORS headers at all
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    max_tasks_per_job: int = Field(default=10_000, ge=1, le=MAX_TASKS_PER_JOB)
+    max_headers_per_task: int = Field(default=64, ge=0, le=10_000)
+    #: bytes of one task header, name and value together
+    max_header_bytes: int = Field(default=8192, ge=1, le=1_048_576)
+    max_url_length: int = Field(default=8192, ge=16, le=8192)
+    #: bytes one template may render to
+    template_max_output_bytes: int = Field(default=1_048_576, ge=1024)
+    #: seconds one template render may take
+    template_max_render_seconds: float = Field(default=1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _key_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_key_entries(value, admin=False)
+        return value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        users = parse_key_entries(self.api_keys, admin=False)
+        admins = parse_key_entries(self.admin_keys, admin=True)
+        if users.keys() & admins.keys():
+            raise ValueError("the same key is in JOBQUEUE_API_KEYS and JOBQUEUE_ADMIN_KEYS")
+        names = [p.name for p in [*users.values(), *admins.values()]]
+        if len(set(names)) != len(names):
+            raise ValueError("two API keys of the environment have the same name")
+        return self
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod
@@ -77,4 +125,15 @@ class Settings(BaseSettings):
             allow_private_networks=self.allow_private_networks,
             http_client=self.http_client,
             scheduler=self.scheduler,
+            max_template_output_bytes=self.template_max_output_bytes,
+            max_template_render_seconds=self.template_max_render_seconds,
+            api_keys=self.api_keys,
+            admin_keys=self.admin_keys,
+            key_refresh_seconds=self.key_refresh_seconds,
+            limits=JobLimits(
+                max_tasks_per_job=self.max_tasks_per_job,
+                max_headers_per_task=self.max_headers_per_task,
+                max_header_bytes=self.max_header_bytes,
+                max_url_length=self.max_url_length,
+            ),
         )

@@ -11,16 +11,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.config import DEFAULT_DB_URL, EngineConfig
+    from engine.config import DEFAULT_DB_URL, EngineConfig, JobLimits
     from engine.dag import to_mermaid
     from engine.errors import (
         Conflict,
+        Forbidden,
         IdempotencyMismatch,
         JobInvalid,
         JobQueueError,
         NotFound,
         Problem,
         TooLarge,
+        Unauthorized,
         Unavailable,
         WorkerFailed,
     )
@@ -34,16 +36,27 @@ if TYPE_CHECKING:
     )
     from engine.jsonpointer import join_pointer
     from engine.schedules.files import load_schedule_file, place_in_schedule_file
+    from engine.security.access import Actor
+    from engine.security.keys import ANONYMOUS, Principal, parse_key_entries
     from engine.service import BatchItem, Engine, SubmitResult
     from engine.states import JobStatus, TaskStatus
+    from engine.store.audit import AuditFilter
     from engine.store.reads import JobFilter
 
 #: public name -> the module that defines it
 _EXPORTS = {
+    "ANONYMOUS": "engine.security.keys",
+    "Actor": "engine.security.access",
+    "AuditFilter": "engine.store.audit",
+    "JobLimits": "engine.config",
+    "Principal": "engine.security.keys",
+    "parse_key_entries": "engine.security.keys",
     "BatchItem": "engine.service",
     "Conflict": "engine.errors",
     "DEFAULT_DB_URL": "engine.config",
     "Engine": "engine.service",
+    "Forbidden": "engine.errors",
+    "Unauthorized": "engine.errors",
     "EngineConfig": "engine.config",
     "IdempotencyMismatch": "engine.errors",
     "JobFilter": "engine.store.reads",
@@ -70,22 +83,29 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ANONYMOUS",
     "DEFAULT_DB_URL",
+    "Actor",
+    "AuditFilter",
     "BatchItem",
     "Conflict",
     "Engine",
     "EngineConfig",
+    "Forbidden",
     "IdempotencyMismatch",
     "JobFilter",
     "JobInvalid",
+    "JobLimits",
     "JobQueueError",
     "JobStatus",
     "LoadedDocument",
     "NotFound",
+    "Principal",
     "Problem",
     "SubmitResult",
     "TaskStatus",
     "TooLarge",
+    "Unauthorized",
     "Unavailable",
     "WorkerFailed",
     "WorkflowFileError",
@@ -94,6 +114,7 @@ __all__ = [
     "load_schedule_file",
     "load_workflow_file",
     "load_yaml_bytes",
+    "parse_key_entries",
     "parse_yaml_body",
     "place_in_schedule_file",
     "to_mermaid",

@@ -9,6 +9,17 @@ DEFAULT_DB_URL = "sqlite+aiosqlite:///./data/jobqueue.db"
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobLimits:
+    """Limits on what one job document may ask for, checked when it is created."""
+
+    max_tasks_per_job: int = 1000
+    max_headers_per_task: int = 64
+    #: bytes of one header (name + value)
+    max_header_bytes: int = 8192
+    max_url_length: int = 8192
+
+
+@dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     db_url: str = DEFAULT_DB_URL
     #: concurrent HTTP calls per worker process
@@ -41,3 +52,13 @@ class EngineConfig:
     max_workflow_depth: int = 5
     #: every worker that takes any job also runs the scheduler loop (cron schedules)
     scheduler: bool = True
+    #: seconds one template render may take
+    max_template_render_seconds: float = 1.0
+    #: ``name:key`` (or ``key``) entries of the API keys from the environment
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: the same, for keys that are admins
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: how old the in-memory copy of the database's keys may get before it is read again
+    key_refresh_seconds: float = 2.0
+    #: creation-time limits of a job document (each answers 422 naming itself)
+    limits: JobLimits = field(default_factory=lambda: JobLimits())

@@ -8,6 +8,8 @@ Exception tree (``api/errors.py`` maps each to exactly one HTTP status)::
     ├── Conflict            409  wrong state: cancel a finished job, retry a running one, ...
     ├── IdempotencyMismatch 422  same Idempotency-Key, different body
     ├── TooLarge            413  a limit on size was exceeded
+    ├── Unauthorized        401  no API key, or an unknown or revoked one
+    ├── Forbidden           403  the key is not an admin key
     ├── Unavailable         503  the database does not answer (down, restarting, locked)
     ├── WorkflowFileError   422  a YAML workflow file that cannot be read (engine.jobs.yaml_reader)
     ├── TemplateError       ---  a template failed to render: the task fails, never the request
@@ -68,6 +70,14 @@ class IdempotencyMismatch(JobQueueError):
 
 
 class TooLarge(JobQueueError):
+    pass
+
+
+class Unauthorized(JobQueueError):
+    pass
+
+
+class Forbidden(JobQueueError):
     pass
 
 

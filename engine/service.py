@@ -15,6 +15,7 @@ from engine.contracts import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
 from engine.jobs import views
+from engine.jobs.limits import limit_problems
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.metrics import Metrics
@@ -22,7 +23,11 @@ from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker
 from engine.schedules.book import ScheduleBook
 from engine.schedules.scheduler import Scheduler
+from engine.security.access import Access, Actor, audit_entry
+from engine.security.keyring import KeyRing
+from engine.security.keys import Principal, parse_key_entries
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
+from engine.store.audit import AuditFilter
 from engine.workflows import WorkflowMethods
 from schemas.jobs import JobSpec
 
@@ -47,6 +52,11 @@ class SubmitResult:
     warnings: list[dict[str, Any]]
 
 
+def _audit_creation(rows: NewJob, by: Actor | None) -> None:
+    if by is not None:
+        rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
+
+
 class Engine(WorkflowMethods):
     def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
         self._store = store
@@ -56,6 +66,11 @@ class Engine(WorkflowMethods):
         self._workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._schedules = ScheduleBook(store, self.validate, self._interrupt)
+        env_keys = parse_key_entries(config.api_keys, admin=False)
+        env_keys |= parse_key_entries(config.admin_keys, admin=True)
+        self._access = Access(
+            store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
+        )
 
     @classmethod
     async def open(
@@ -96,6 +111,9 @@ class Engine(WorkflowMethods):
         """Every creation-time check; raises :class:`JobInvalid` with the whole report.
         ``scheduled``: the job is a schedule's, its templates may read ``schedule``;
         ``params_schema`` (a workflow definition's) types the templates' ``params``."""
+        limited = limit_problems(spec, self.config.limits, single_call=single_call)
+        if limited:
+            raise JobInvalid(limited)
         masters = await self._masters_for(spec)
         workflows = await self._definitions_for(spec)
         return validate_job(
@@ -117,6 +135,7 @@ class Engine(WorkflowMethods):
         document: Any = None,
         params_schema: Any = None,
         workflow: dict[str, Any] | None = None,
+        by: Actor | None = None,
     ) -> SubmitResult:
         validated = await self.validate(spec, single_call=single_call, params_schema=params_schema)
         digest = request_hash(document) if idempotency_key else None
@@ -128,6 +147,7 @@ class Engine(WorkflowMethods):
             document_hash=digest,
             workflow=workflow,
         )
+        _audit_creation(rows, by)
         done = await self._write_submission(rows)
         return SubmitResult(
             job_id=done.job_id,
@@ -146,7 +166,9 @@ class Engine(WorkflowMethods):
             rows.due_count(time.time()), lambda dispatch: self._store.submit(rows, dispatch)
         )
 
-    async def submit_many(self, items: Sequence[BatchItem]) -> list[SubmitResult | JobQueueError]:
+    async def submit_many(
+        self, items: Sequence[BatchItem], *, owner: str = "", by: Actor | None = None
+    ) -> list[SubmitResult | JobQueueError]:
         """Submit several jobs; each is validated and accepted or refused on its own.
 
         The accepted ones are committed together by the group-commit writer (one transaction
@@ -162,14 +184,15 @@ class Engine(WorkflowMethods):
                 warnings.append([])
                 continue
             digest = request_hash(item.document) if item.idempotency_key else None
-            prepared.append(
-                build_rows(
-                    validated,
-                    single_call=item.single_call,
-                    idempotency_key=item.idempotency_key,
-                    document_hash=digest,
-                )
+            rows = build_rows(
+                validated,
+                single_call=item.single_call,
+                owner=owner,
+                idempotency_key=item.idempotency_key,
+                document_hash=digest,
             )
+            _audit_creation(rows, by)
+            prepared.append(rows)
             warnings.append([w.to_dict() for w in validated.warnings])
         done = await asyncio.gather(
             *(self._store.submit(p) for p in prepared if not isinstance(p, JobQueueError)),
@@ -247,6 +270,7 @@ class Engine(WorkflowMethods):
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
+        """A page of jobs; ``flt.owner`` limits it to one owner's jobs."""
         position = decode_cursor(cursor) if cursor else None
         rows = await self._store.list_jobs(flt, limit=limit, cursor=position)
         more = len(rows) > limit
@@ -255,8 +279,11 @@ class Engine(WorkflowMethods):
         return {"items": [views.job_list_item(r) for r in rows], "next_cursor": next_cursor}
 
     # --- control --------------------------------------------------------------------------
-    async def cancel(self, job_id: str, *, owner: str | None = None) -> str:
-        result = await self._store.cancel(job_id, owner=owner)
+    async def cancel(
+        self, job_id: str, *, owner: str | None = None, by: Actor | None = None
+    ) -> str:
+        audit = audit_entry(by, "job.cancel", job_id)
+        result = await self._store.cancel(job_id, owner=owner, audit=audit)
         self._interrupt(result.interrupted)
         log.info(
             "job %s canceled; %d running calls interrupted",
@@ -266,12 +293,16 @@ class Engine(WorkflowMethods):
         )
         return result.status
 
-    async def retry(self, job_id: str, *, owner: str | None = None) -> str:
-        return await self._store.retry_job(job_id, owner=owner)
+    async def retry(self, job_id: str, *, owner: str | None = None, by: Actor | None = None) -> str:
+        audit = audit_entry(by, "job.retry", job_id)
+        return await self._store.retry_job(job_id, owner=owner, audit=audit)
 
-    async def delete(self, job_id: str, *, owner: str | None = None) -> None:
+    async def delete(
+        self, job_id: str, *, owner: str | None = None, by: Actor | None = None
+    ) -> None:
         """Delete an ended job with everything stored for it; ``Conflict`` while it runs."""
-        await self._store.delete_job(job_id, owner=owner)
+        audit = audit_entry(by, "job.delete", job_id)
+        await self._store.delete_job(job_id, owner=owner, audit=audit)
 
     # --- interface masters ----------------------------------------------------------------
     def _check_master_schemas(self, fields: dict[str, Any]) -> None:
@@ -282,16 +313,22 @@ class Engine(WorkflowMethods):
         if problems:
             raise JobInvalid(problems)
 
-    async def create_master(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create_master(
+        self, fields: dict[str, Any], *, by: Actor | None = None
+    ) -> dict[str, Any]:
         self._check_master_schemas(fields)
-        return views.master_view(await self._store.create_master(fields))
+        audit = audit_entry(by, "interface_master.create")
+        return views.master_view(await self._store.create_master(fields, audit=audit))
 
-    async def update_master(self, key: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def update_master(
+        self, key: str, fields: dict[str, Any], *, by: Actor | None = None
+    ) -> dict[str, Any]:
         self._check_master_schemas(fields)
-        return views.master_view(await self._store.update_master(key, fields))
+        audit = audit_entry(by, "interface_master.update")
+        return views.master_view(await self._store.update_master(key, fields, audit=audit))
 
-    async def delete_master(self, key: str) -> None:
-        await self._store.delete_master(key)
+    async def delete_master(self, key: str, *, by: Actor | None = None) -> None:
+        await self._store.delete_master(key, audit=audit_entry(by, "interface_master.delete", key))
 
     async def list_masters(self) -> list[dict[str, Any]]:
         return [views.master_view(r) for r in await self._store.masters()]
@@ -300,32 +337,61 @@ class Engine(WorkflowMethods):
         return views.master_view(await self._store.master(key))
 
     # --- schedules --------------------------------------------------------------------------
-    async def create_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Create a cron schedule; its job is validated now, with locations under ``/job``."""
-        return await self._schedules.create(fields)
+    async def create_schedule(self, fields: dict[str, Any], *, owner: str = "") -> dict[str, Any]:
+        """Create a cron schedule; its job is validated now, with locations under ``/job``.
+        The schedule and the jobs it creates belong to ``owner``."""
+        return await self._schedules.create(fields, owner=owner)
 
     async def apply_schedule(self, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create or update the schedule named ``fields["name"]``; true when created."""
         return await self._schedules.apply(fields)
 
-    async def update_schedule(self, key: str, fields: dict[str, Any]) -> dict[str, Any]:
-        return await self._schedules.update(key, fields)
+    async def update_schedule(
+        self, key: str, fields: dict[str, Any], *, owner: str | None = None
+    ) -> dict[str, Any]:
+        return await self._schedules.update(key, fields, owner=owner)
 
-    async def delete_schedule(self, key: str) -> None:
-        await self._schedules.delete(key)
+    async def delete_schedule(self, key: str, *, owner: str | None = None) -> None:
+        await self._schedules.delete(key, owner=owner)
 
-    async def list_schedules(self) -> list[dict[str, Any]]:
-        return await self._schedules.all()
+    async def list_schedules(self, *, owner: str | None = None) -> list[dict[str, Any]]:
+        """Schedules, all of them or (``owner``) only that key's."""
+        return await self._schedules.all(owner=owner)
 
-    async def get_schedule(self, key: str) -> dict[str, Any]:
+    async def get_schedule(self, key: str, *, owner: str | None = None) -> dict[str, Any]:
         """A schedule with its next fire times and the last ticks it handled."""
-        return await self._schedules.get(key)
+        return await self._schedules.get(key, owner=owner)
 
     async def fire_schedules(self, *, now: float | None = None) -> int:
         """Handle the due ticks once now (the scheduler loop does it in every worker process;
         ``now`` is for tests). Returns how many jobs this call created."""
         fired = await self._schedules.fire_due(time.time() if now is None else now)
         return sum(1 for f in fired if f.outcome == "fired")
+
+    # --- API keys and the audit log (engine.security.access) -------------------------------
+    async def authenticate(self, key: str) -> Principal | None:
+        """The principal of a bearer key; ``None`` for an unknown or revoked key."""
+        return await self._access.keyring.authenticate(key)
+
+    async def auth_enabled(self) -> bool:
+        """Whether any API key is configured (environment or database)."""
+        return await self._access.keyring.enabled()
+
+    async def create_key(
+        self, name: str, *, admin: bool = False, by: Actor | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        return await self._access.create_key(name, admin=admin, by=by)
+
+    async def revoke_key(self, name: str, *, by: Actor | None = None) -> None:
+        await self._access.revoke_key(name, by=by)
+
+    async def list_keys(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
+        return await self._access.list_keys(include_revoked=include_revoked)
+
+    async def audit_log(
+        self, flt: AuditFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> dict[str, Any]:
+        return await self._access.audit_log(flt, limit=limit, cursor=cursor)
 
     # --- workers --------------------------------------------------------------------------
     def executor(self) -> Executor:

@@ -23,6 +23,7 @@ from schemas.workflows import WorkflowRun
 
 if TYPE_CHECKING:
     from engine.jobs.validation import ValidatedJob
+    from engine.security.access import Actor
     from engine.service import SubmitResult
 
 from schemas.jobs import JobSpec
@@ -99,6 +100,7 @@ class WorkflowMethods:
             document: Any = None,
             params_schema: Any = None,
             workflow: dict[str, Any] | None = None,
+            by: Actor | None = None,
         ) -> SubmitResult: ...
 
     async def put_workflow(self, name: str, document: Any) -> SavedWorkflow:
@@ -160,6 +162,7 @@ class WorkflowMethods:
         context: Mapping[str, Any] | None = None,
         owner: str = "",
         idempotency_key: str | None = None,
+        by: Actor | None = None,
     ) -> StartedRun:
         """Start a job of a definition (its latest version unless ``version``).
 
@@ -184,6 +187,7 @@ class WorkflowMethods:
             document={"workflow": name, "run": run.model_dump(mode="json")},
             params_schema=row.params_schema,
             workflow={**ref, "context": dict(context) if context else None},
+            by=by,
         )
         if result.existing:
             job, _ = await self._store.job(result.job_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import ActorDep, AdminDep
 from api.body import read_document
 from api.deps import EngineDep, SettingsDep
 from api.openapi import BODY_ERRORS, answers, request_body
@@ -29,10 +30,12 @@ router = APIRouter(tags=["interface-masters"], default_response_class=FastJSONRe
     openapi_extra=request_body(InterfaceMasterIn, "The master, as JSON or YAML."),
     responses=answers(201, InterfaceMaster, "Created", 409, *BODY_ERRORS),
 )
-async def create_master(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def create_master(
+    request: Request, engine: EngineDep, settings: SettingsDep, _: AdminDep, actor: ActorDep
+) -> Any:
     document = await read_document(request, settings)
     body = InterfaceMasterIn.model_validate(document)
-    return await engine.create_master(body.model_dump())
+    return await engine.create_master(body.model_dump(), by=actor)
 
 
 @router.get(
@@ -65,11 +68,16 @@ async def get_master(key: str, engine: EngineDep) -> Any:
     responses=answers(200, InterfaceMaster, "The updated master", 404, 409, *BODY_ERRORS),
 )
 async def update_master(
-    key: str, request: Request, engine: EngineDep, settings: SettingsDep
+    key: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    actor: ActorDep,
 ) -> Any:
     document = await read_document(request, settings)
     body = InterfaceMasterUpdate.model_validate(document)
-    return await engine.update_master(key, body.model_dump(exclude_unset=True))
+    return await engine.update_master(key, body.model_dump(exclude_unset=True), by=actor)
 
 
 @router.delete(
@@ -79,6 +87,6 @@ async def update_master(
     description="Refused with 409 while a queued or running job uses the master.",
     responses=answers(204, None, "Deleted", 404, 409),
 )
-async def delete_master(key: str, engine: EngineDep) -> Response:
-    await engine.delete_master(key)
+async def delete_master(key: str, engine: EngineDep, _: AdminDep, actor: ActorDep) -> Response:
+    await engine.delete_master(key, by=actor)
     return Response(status_code=204)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
+from api.auth import ActorDep, PrincipalDep, actor_of, authenticate
 from api.body import read_document
 from api.deps import EngineDep, SettingsDep
 from api.errors import status_of, validation_problems
@@ -104,6 +105,7 @@ async def submit_job(request: Request) -> Response:
     # injection, since FastAPI's resolution is measurable per request.
     engine: Engine = request.app.state.engine
     settings: Settings = request.app.state.settings
+    principal = await authenticate(request)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 256:
         raise JobInvalid(
@@ -114,8 +116,10 @@ async def submit_job(request: Request) -> Response:
     result = await engine.submit(
         spec,
         single_call=_is_single_call(document),
+        owner=principal.owner,
         idempotency_key=idempotency_key,
         document=document,
+        by=actor_of(request, principal),
     )
     body: dict[str, Any] = {"job_id": result.job_id, "status": result.status}
     if result.warnings:
@@ -181,7 +185,9 @@ def _item_result(index: int, result: SubmitResult | JobQueueError) -> dict[str, 
     openapi_extra=request_body(BatchRequest, '`{"jobs": [...]}`, as JSON or YAML.'),
     responses=answers(200, BatchAnswer, "One entry per item, in order", *BODY_ERRORS),
 )
-async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def submit_batch(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> Any:
     envelope = await read_document(request, settings)
     jobs = envelope.get("jobs") if isinstance(envelope, dict) else None
     if not isinstance(jobs, list) or not 0 < len(jobs) <= MAX_BATCH or len(envelope) != 1:
@@ -196,7 +202,9 @@ async def submit_batch(request: Request, engine: EngineDep, settings: SettingsDe
         )
     parsed = [_batch_item(i, raw) for i, raw in enumerate(jobs)]
     ready = [(i, p) for i, p in enumerate(parsed) if isinstance(p, BatchItem)]
-    outcomes = await engine.submit_many([p for _, p in ready])
+    outcomes = await engine.submit_many(
+        [p for _, p in ready], owner=principal.owner, by=actor_of(request, principal)
+    )
     items: list[dict[str, Any]] = [p for p in parsed if isinstance(p, dict)]
     items += [_item_result(i, r) for (i, _), r in zip(ready, outcomes, strict=True)]
     return {"items": sorted(items, key=lambda item: item["index"])}
@@ -227,6 +235,7 @@ async def validate_job(request: Request, engine: EngineDep, settings: SettingsDe
 )
 async def list_jobs(
     engine: EngineDep,
+    principal: PrincipalDep,
     status: JobStatus | None = None,
     tag: Annotated[str | None, Query(max_length=128)] = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
@@ -243,6 +252,7 @@ async def list_jobs(
         workflow=workflow,
         created_after=_epoch(created_after),
         created_before=_epoch(created_before),
+        owner=principal.scope,
     )
     try:
         return await engine.list_jobs(flt, limit=limit, cursor=cursor)
@@ -258,8 +268,8 @@ async def list_jobs(
     summary="Job detail with its tasks",
     responses=answers(200, JobDetail, "The job and its tasks", 404),
 )
-async def get_job(job_id: str, engine: EngineDep) -> Any:
-    return await engine.get_job(job_id)
+async def get_job(job_id: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_job(job_id, owner=principal.scope)
 
 
 @router.get(
@@ -269,8 +279,8 @@ async def get_job(job_id: str, engine: EngineDep) -> Any:
     "whatever is stored so far.",
     responses=answers(200, JobResult, "The job's responses", 404),
 )
-async def get_result(job_id: str, engine: EngineDep) -> Any:
-    return await engine.get_result(job_id)
+async def get_result(job_id: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_result(job_id, owner=principal.scope)
 
 
 @router.get(
@@ -278,8 +288,9 @@ async def get_result(job_id: str, engine: EngineDep) -> Any:
     summary="Every attempt of one task",
     responses=answers(200, AttemptList, "The task's attempts, oldest first", 404),
 )
-async def get_attempts(job_id: str, task: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "task": task, "attempts": await engine.get_attempts(job_id, task)}
+async def get_attempts(job_id: str, task: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    attempts = await engine.get_attempts(job_id, task, owner=principal.scope)
+    return {"job_id": job_id, "task": task, "attempts": attempts}
 
 
 @router.get(
@@ -292,10 +303,11 @@ async def get_instances(
     job_id: str,
     task: str,
     engine: EngineDep,
+    principal: PrincipalDep,
     start: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    return await engine.get_instances(job_id, task, start=start, limit=limit)
+    return await engine.get_instances(job_id, task, start=start, limit=limit, owner=principal.scope)
 
 
 @router.get(
@@ -303,8 +315,10 @@ async def get_instances(
     summary="Every attempt of one instance of a for_each task",
     responses=answers(200, InstanceAttemptList, "The instance's attempts, oldest first", 404),
 )
-async def get_instance_attempts(job_id: str, task: str, index: int, engine: EngineDep) -> Any:
-    attempts = await engine.get_instance_attempts(job_id, task, index)
+async def get_instance_attempts(
+    job_id: str, task: str, index: int, engine: EngineDep, principal: PrincipalDep
+) -> Any:
+    attempts = await engine.get_instance_attempts(job_id, task, index, owner=principal.scope)
     return {"job_id": job_id, "task": task, "index": index, "attempts": attempts}
 
 
@@ -324,9 +338,10 @@ async def get_instance_attempts(job_id: str, task: str, index: int, engine: Engi
 async def get_graph(
     job_id: str,
     engine: EngineDep,
+    principal: PrincipalDep,
     format: Annotated[str, Query(pattern="^(json|mermaid)$")] = "json",
 ) -> Any:
-    graph = await engine.get_graph(job_id)
+    graph = await engine.get_graph(job_id, owner=principal.scope)
     if format == "mermaid":
         nodes = [(n["name"], n["status"]) for n in graph["nodes"]]
         edges = [(e["from"], e["to"]) for e in graph["edges"]]
@@ -339,8 +354,13 @@ async def get_graph(
     summary="Cancel: queued tasks at once, running calls interrupted",
     responses=answers(200, JobState, "Canceled", 404, 409),
 )
-async def cancel_job(job_id: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "status": await engine.cancel(job_id)}
+async def cancel_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Any:
+    return {
+        "job_id": job_id,
+        "status": await engine.cancel(job_id, owner=principal.scope, by=actor),
+    }
 
 
 @router.post(
@@ -350,8 +370,11 @@ async def cancel_job(job_id: str, engine: EngineDep) -> Any:
     "outputs.",
     responses=answers(200, JobState, "The job is running again", 404, 409),
 )
-async def retry_job(job_id: str, engine: EngineDep) -> Any:
-    return {"job_id": job_id, "status": await engine.retry(job_id)}
+async def retry_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Any:
+    status = await engine.retry(job_id, owner=principal.scope, by=actor)
+    return {"job_id": job_id, "status": status}
 
 
 @router.delete(
@@ -363,6 +386,8 @@ async def retry_job(job_id: str, engine: EngineDep) -> Any:
     "is refused with 409: cancel it first.",
     responses=answers(204, None, "Deleted", 404, 409),
 )
-async def delete_job(job_id: str, engine: EngineDep) -> Response:
-    await engine.delete(job_id)
+async def delete_job(
+    job_id: str, engine: EngineDep, principal: PrincipalDep, actor: ActorDep
+) -> Response:
+    await engine.delete(job_id, owner=principal.scope, by=actor)
     return Response(status_code=204)

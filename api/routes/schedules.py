@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api.auth import PrincipalDep
 from api.body import read_document
 from api.deps import EngineDep, SettingsDep
 from api.openapi import BODY_ERRORS, answers, request_body
@@ -30,10 +31,12 @@ router = APIRouter(tags=["schedules"], default_response_class=FastJSONResponse)
     openapi_extra=request_body(ScheduleIn, "The schedule, as JSON or YAML."),
     responses=answers(201, ScheduleDetail, "Created", 409, *BODY_ERRORS),
 )
-async def create_schedule(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def create_schedule(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> Any:
     document = await read_document(request, settings)
     body = ScheduleIn.model_validate(document)
-    created = await engine.create_schedule(body.model_dump(mode="json"))
+    created = await engine.create_schedule(body.model_dump(mode="json"), owner=principal.owner)
     return FastJSONResponse(created, status_code=201)
 
 
@@ -42,8 +45,8 @@ async def create_schedule(request: Request, engine: EngineDep, settings: Setting
     summary="List schedules",
     responses=answers(200, ScheduleList, "Every schedule, sorted by name, with `next_fire_at`"),
 )
-async def list_schedules(engine: EngineDep) -> Any:
-    return {"items": await engine.list_schedules()}
+async def list_schedules(engine: EngineDep, principal: PrincipalDep) -> Any:
+    return {"items": await engine.list_schedules(owner=principal.scope)}
 
 
 @router.get(
@@ -53,8 +56,8 @@ async def list_schedules(engine: EngineDep) -> Any:
     "handled: the job each created, or why it was skipped).",
     responses=answers(200, ScheduleDetail, "The schedule", 404),
 )
-async def get_schedule(key: str, engine: EngineDep) -> Any:
-    return await engine.get_schedule(key)
+async def get_schedule(key: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_schedule(key, owner=principal.scope)
 
 
 @router.patch(
@@ -66,11 +69,12 @@ async def get_schedule(key: str, engine: EngineDep) -> Any:
     responses=answers(200, ScheduleDetail, "The updated schedule", 404, *BODY_ERRORS),
 )
 async def update_schedule(
-    key: str, request: Request, engine: EngineDep, settings: SettingsDep
+    key: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> Any:
     document = await read_document(request, settings)
     body = ScheduleUpdate.model_validate(document)
-    return await engine.update_schedule(key, body.model_dump(mode="json", exclude_unset=True))
+    fields = body.model_dump(mode="json", exclude_unset=True)
+    return await engine.update_schedule(key, fields, owner=principal.scope)
 
 
 @router.delete(
@@ -80,6 +84,6 @@ async def update_schedule(
     description="Jobs it created stay.",
     responses=answers(204, None, "Deleted", 404),
 )
-async def delete_schedule(key: str, engine: EngineDep) -> Response:
-    await engine.delete_schedule(key)
+async def delete_schedule(key: str, engine: EngineDep, principal: PrincipalDep) -> Response:
+    await engine.delete_schedule(key, owner=principal.scope)
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
+from api.auth import ActorDep, AdminDep, PrincipalDep
 from api.body import decode_document, read_body, read_document
 from api.deps import EngineDep, SettingsDep
 from api.openapi import BODY_ERRORS, answers, request_body
@@ -34,12 +35,12 @@ Name = Annotated[str, Path(pattern=WORKFLOW_NAME_PATTERN, max_length=128)]
     "200 with the latest version.",
     openapi_extra=request_body(WorkflowDefinition, "The definition, as JSON or YAML."),
     responses={
-        **answers(201, WorkflowDetail, "A new version was stored", *BODY_ERRORS),
+        **answers(201, WorkflowDetail, "A new version was stored", 403, *BODY_ERRORS),
         200: {"model": WorkflowDetail, "description": "Unchanged: the latest version"},
     },
 )
 async def put_workflow(
-    name: Name, request: Request, engine: EngineDep, settings: SettingsDep
+    name: Name, request: Request, engine: EngineDep, settings: SettingsDep, _: AdminDep
 ) -> Any:
     document = await read_document(request, settings)
     saved = await engine.put_workflow(name, document)
@@ -82,9 +83,9 @@ async def get_workflow_version(
     summary="Delete a definition, every version (409 while another definition uses it)",
     description="Jobs started from it keep running. Refused with 409 while another definition "
     "starts it as a sub-workflow.",
-    responses=answers(204, None, "Deleted", 404, 409, 422),
+    responses=answers(204, None, "Deleted", 403, 404, 409, 422),
 )
-async def delete_workflow(name: Name, engine: EngineDep) -> Response:
+async def delete_workflow(name: Name, engine: EngineDep, _: AdminDep) -> Response:
     await engine.delete_workflow(name)
     return Response(status_code=204)
 
@@ -106,7 +107,14 @@ async def delete_workflow(name: Name, engine: EngineDep) -> Response:
         },
     },
 )
-async def start_run(name: Name, request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def start_run(
+    name: Name,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    actor: ActorDep,
+) -> Any:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 256:
         raise JobInvalid(
@@ -123,6 +131,8 @@ async def start_run(name: Name, request: Request, engine: EngineDep, settings: S
         priority=run.priority,
         scheduled_at=run.scheduled_at,
         idempotency_key=key,
+        owner=principal.owner,
+        by=actor,
     )
     body: dict[str, Any] = {
         "job_id": started.job_id,

@@ -76,7 +76,10 @@ class Worker:
         self.settings = AttemptSettings(
             default_timeout=config.default_timeout,
             secret_headers=STORED_SECRET_HEADERS | config.secret_header_names,
-            templates=SandboxEnvironment(max_output_bytes=config.max_template_output_bytes),
+            templates=SandboxEnvironment(
+                max_output_bytes=config.max_template_output_bytes,
+                max_render_seconds=config.max_template_render_seconds,
+            ),
         )
         self._stop = asyncio.Event()
         #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain

@@ -106,11 +106,13 @@ class ScheduleBook:
         return cron
 
     # --- writes ---------------------------------------------------------------------------
-    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, fields: dict[str, Any], *, owner: str = "") -> dict[str, Any]:
+        """Store a schedule; ``owner`` (the creating key's name) owns it and the jobs it makes."""
         cron = await self._checked(fields, fields["cron"], fields["timezone"], fields["name"])
         enabled = fields.get("enabled", True)
+        next_fire_at = cron.next_after(time.time()) if enabled else None
         row = await self._store.create_schedule(
-            {**fields, "next_fire_at": cron.next_after(time.time()) if enabled else None}
+            {**fields, "owner": owner, "next_fire_at": next_fire_at}
         )
         self._changed()
         return await self._view(row, detail=True)
@@ -254,7 +256,10 @@ class ScheduleBook:
         except JobInvalid as exc:
             return None, f"the job was refused: {exc}"
         context = schedule_context(schedule_id=row.id, name=row.name, fire_time=tick)
-        return build_rows(validated, single_call=_single_call(row.job), context=context), None
+        new = build_rows(
+            validated, single_call=_single_call(row.job), owner=row.owner, context=context
+        )
+        return new, None
 
     def _report(self, row: Row[Any], tick: float, result: Fired) -> None:
         when = iso_utc(tick)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Unavailable
 from engine.store import migrate, reads
+from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
 from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.dialects import (
@@ -34,6 +35,7 @@ from engine.store.dialects import (
     server_away,
 )
 from engine.store.instances import ExpandOp
+from engine.store.keys import CreateKeyOp, RevokeKeyOp, key_rows
 from engine.store.maintenance import (
     Canceled,
     CancelOp,
@@ -164,14 +166,20 @@ class Store:
             # and our insert (PostgreSQL made us wait for it): check again, now it is visible.
             return await self.write(op)
 
-    async def cancel(self, job_id: str, *, owner: str | None = None) -> Canceled:
-        return await self.write(CancelOp(job_id, owner))
+    async def cancel(
+        self, job_id: str, *, owner: str | None = None, audit: AuditEntry | None = None
+    ) -> Canceled:
+        return await self.write(audited(CancelOp(job_id, owner), audit))
 
-    async def retry_job(self, job_id: str, *, owner: str | None = None) -> str:
-        return await self.write(RetryJobOp(job_id, owner))
+    async def retry_job(
+        self, job_id: str, *, owner: str | None = None, audit: AuditEntry | None = None
+    ) -> str:
+        return await self.write(audited(RetryJobOp(job_id, owner), audit))
 
-    async def delete_job(self, job_id: str, *, owner: str | None = None) -> None:
-        await self.write(DeleteJobOp(job_id, owner))
+    async def delete_job(
+        self, job_id: str, *, owner: str | None = None, audit: AuditEntry | None = None
+    ) -> None:
+        await self.write(audited(DeleteJobOp(job_id, owner), audit))
 
     async def job(
         self, job_id: str, *, owner: str | None = None, with_results: bool = False
@@ -282,14 +290,18 @@ class Store:
             return await reads.next_due(conn, job_ids)
 
     # --- interface masters ------------------------------------------------------------------
-    async def create_master(self, fields: dict[str, Any]) -> Row[Any]:
-        return await self.write(CreateMasterOp(fields))
+    async def create_master(
+        self, fields: dict[str, Any], *, audit: AuditEntry | None = None
+    ) -> Row[Any]:
+        return await self.write(audited(CreateMasterOp(fields), audit, _row_id))
 
-    async def update_master(self, key: str, fields: dict[str, Any]) -> Row[Any]:
-        return await self.write(UpdateMasterOp(key, fields))
+    async def update_master(
+        self, key: str, fields: dict[str, Any], *, audit: AuditEntry | None = None
+    ) -> Row[Any]:
+        return await self.write(audited(UpdateMasterOp(key, fields), audit, _row_id))
 
-    async def delete_master(self, key: str) -> None:
-        await self.write(DeleteMasterOp(key))
+    async def delete_master(self, key: str, *, audit: AuditEntry | None = None) -> None:
+        await self.write(audited(DeleteMasterOp(key), audit))
 
     async def masters(self, names: Sequence[str] | None = None) -> list[Row[Any]]:
         async with self.read() as conn:
@@ -383,3 +395,27 @@ class Store:
             detail=detail,
         )
         return await self.write(op)
+
+    # --- API keys and the audit log ----------------------------------------------------------
+    async def create_key(
+        self, *, name: str, key_hash: str, prefix: str, admin: bool, audit: AuditEntry | None
+    ) -> Row[Any]:
+        op = CreateKeyOp(name=name, key_hash=key_hash, prefix=prefix, admin=admin)
+        return await self.write(audited(op, audit))
+
+    async def revoke_key(self, name: str, *, audit: AuditEntry | None = None) -> Row[Any]:
+        return await self.write(audited(RevokeKeyOp(name), audit))
+
+    async def keys(self, *, active_only: bool = False) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await key_rows(conn, active_only=active_only)
+
+    async def audit_entries(
+        self, flt: AuditFilter, *, limit: int, before_id: int | None
+    ) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await audit_rows(conn, flt, limit=limit, before_id=before_id)
+
+
+def _row_id(row: Row[Any]) -> str:
+    return str(row.id)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.errors import IdempotencyMismatch
 from engine.states import JobStatus, TaskStatus
 from engine.store.attempts import begin_attempts
+from engine.store.audit import insert_entries
 from engine.store.claims import Dispatch
 from engine.store.records import ClaimedTask, StoredTaskSpec
 from engine.store.tables import job_interfaces, job_tags, jobs, tasks
@@ -29,6 +30,8 @@ class NewJob:
     tasks: list[dict[str, Any]]
     tags: list[str] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
+    #: the audit row of this job's creation (written in the same transaction), if any
+    audit: dict[str, Any] | None = None
 
     def due_count(self, now: float) -> int:
         """How many of its tasks a worker could take right now."""
@@ -203,4 +206,5 @@ async def insert_jobs(conn: AsyncConnection, new: list[NewJob], wanted: set[int]
     iface_rows = [{"job_id": n.job["id"], "interface": i} for n in new for i in n.interfaces]
     if iface_rows:
         await conn.execute(insert(job_interfaces), iface_rows)
+    await insert_entries(conn, [n.audit for n in new if n.audit is not None])
     return ids

@@ -236,3 +236,39 @@ schedule_fires = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_fires_tick"),
 )
+
+#: API keys: only the SHA-256 of a key is stored; a name has at most one key that is not revoked
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+Index(
+    "ix_api_keys_active_name",
+    api_keys.c.name,
+    unique=True,
+    sqlite_where=api_keys.c.revoked_at.is_(None),
+    postgresql_where=api_keys.c.revoked_at.is_(None),
+)
+
+#: who changed what, when and from where; never a request body or a header value
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=True),
+    Column("address", String(64), nullable=True),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_actor", "actor", "id"),
+    Index("ix_audit_target", "target", "id"),
+)

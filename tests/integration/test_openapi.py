@@ -81,7 +81,7 @@ def test_every_operation_documents_its_success_answer(openapi: dict[str, Any]) -
                 assert resolve(openapi, error).get("properties"), (method, path, status)
     assert ("POST", "/api/v1/jobs") in seen and ("GET", "/healthz") in seen
     # + the five schedule operations, the six workflow ones and the two instance reads
-    assert len(seen) == 18 + 5 + 6 + 2
+    assert len(seen) == 22 + 5 + 6 + 2
 
 
 @pytest.mark.parametrize("path", JOB_BODY_ROUTES)

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from engine import Engine, EngineConfig, Unavailable
+from engine import Engine, EngineConfig, NotFound, Unavailable
 from engine.store.tables import jobs, schedule_fires
 from tests.integration.target_server import TargetServer
 from tests.support.store import store_of
@@ -337,3 +337,22 @@ async def test_a_stored_schedule_that_no_longer_parses_is_disabled_not_fatal(
     assert await engine.fire_schedules(now=tick + 1) == 0
     stored = (await client.get("/api/v1/schedules/nightly")).json()
     assert stored["enabled"] is False and stored["next_fire_at"] is None
+
+
+async def test_the_job_of_a_tick_belongs_to_the_schedules_owner(
+    engine: Engine, target_server: TargetServer
+) -> None:
+    created = await engine.create_schedule(
+        schedule(
+            target_server.url("/echo"), name="owned", overlap="allow", catch_up="none", enabled=True
+        ),
+        owner="alice",
+    )
+    tick = epoch(created["next_fire_at"])
+    assert await engine.fire_schedules(now=tick + 1) == 1
+    (fire,) = (await engine.get_schedule("owned", owner="alice"))["recent"]
+    assert (await engine.get_job(fire["job_id"], owner="alice"))["job_id"] == fire["job_id"]
+    with pytest.raises(NotFound):
+        await engine.get_job(fire["job_id"], owner="bob")
+    with pytest.raises(NotFound):
+        await engine.get_schedule("owned", owner="bob")

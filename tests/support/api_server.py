@@ -31,5 +31,7 @@ class ApiServer(ThreadedServer):
             "log_level": "warning",
         }
         values.update(settings)
+        #: the database URL, for a CLI command or an engine of the test on the same database
+        self.db_url: str = values["db_url"]
         app = create_app(Settings(**values))
         super().__init__(app, name="jobqueue-api", startup_timeout=startup_timeout, lifespan="on")

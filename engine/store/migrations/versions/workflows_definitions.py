@@ -1,7 +1,7 @@
 """workflow definitions: versioned documents, their sub-workflow uses, jobs' workflow columns
 
 Revision ID: workflows_definitions
-Revises: schedules_tables
+Revises: security_keys_audit
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "workflows_definitions"
-down_revision: str | None = "schedules_tables"
+down_revision: str | None = "security_keys_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
