@@ -26,7 +26,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from api import cli_schedules
+from api import cli_schedules, cli_secrets
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.cli_workflows import workflows_app
@@ -99,6 +99,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(keys_app, name="keys")
+cli_secrets.register(keys_app)
 
 
 @app.callback()
@@ -203,7 +204,9 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Exit once nothing is queued or running")] = False,
 ) -> None:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, settings.engine_config().secret_header_names
+    )
 
     async def main() -> None:
         engine = await open_engine(settings.engine_config())

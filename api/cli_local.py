@@ -293,6 +293,7 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(problem["loc"][0]) if problem["loc"] else ""
             variable = f"JOBQUEUE_{field.upper()}" if field else "JOBQUEUE_*"
             message = str(problem["msg"]).split(", unable to parse")[0]
+            message = message.removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
             shown = field and field not in SECRET_SETTINGS
             got = f" (got {problem.get('input')!r})" if shown else ""

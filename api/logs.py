@@ -3,7 +3,9 @@
 
 Only the ``jobqueue`` loggers get our handler (uvicorn keeps its own, and nothing is set on the
 root logger, so an application that configures it gets our records too); Alembic's per-migration
-chatter is kept below INFO. Log lines carry ids and statuses, never request headers or bodies.
+chatter is kept below INFO. Log lines carry ids and statuses, never request headers or bodies;
+the handler's :class:`~engine.SecretLogFilter` masks URL userinfo and secret header values that
+an error message may echo, in every record it writes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from engine import SecretLogFilter
 
 #: attributes every LogRecord has; anything else on a record came from ``extra=``
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -46,17 +50,21 @@ class JsonFormatter(logging.Formatter):
         }
         data |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
+            data["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(data, default=str).decode()
 
 
-def configure_logging(level: str = "info", fmt: str = "text") -> None:
-    """Idempotent: calling it again replaces the handler (tests, several app instances)."""
+def configure_logging(
+    level: str = "info", fmt: str = "text", secret_headers: frozenset[str] = frozenset()
+) -> None:
+    """Idempotent: calling it again replaces the handler (tests, several app instances).
+    ``secret_headers``: more header names whose values are masked (JOBQUEUE_SECRET_HEADERS)."""
     logger = logging.getLogger("jobqueue")
     for handler in list(logger.handlers):
         if getattr(handler, "_jobqueue", False):
             logger.removeHandler(handler)
     handler = _StderrHandler()
+    handler.addFilter(SecretLogFilter(secret_headers))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or Settings()
-        configure_logging(cfg.log_level, cfg.log_format)
+        configure_logging(cfg.log_level, cfg.log_format, cfg.engine_config().secret_header_names)
         app.state.settings = cfg
         owned = engine is None
         app.state.engine = engine or await Engine.open(cfg.engine_config())

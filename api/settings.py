@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_key_entries
+from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_host_limits, parse_key_entries
 from schemas.jobs import MAX_TASKS_PER_JOB
 
 
@@ -18,7 +19,7 @@ def _split(value: object) -> object:
 
 
 #: settings whose values are never printed, not even in an error about them
-SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key"})
+SECRET_SETTINGS = frozenset({"api_keys", "admin_keys", "api_key", "secret_key"})
 
 
 class Settings(BaseSettings):
@@ -67,10 +68,16 @@ class Settings(BaseSettings):
     template_max_output_bytes: int = Field(default=1_048_576, ge=1024)
     #: seconds one template render may take
     template_max_render_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: more header names whose values are masked and encrypted (comma list)
+    secret_headers: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Fernet keys, comma-separated: the first encrypts, all decrypt
+    secret_key: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    #: per-host caps, e.g. ``api.example.com=4:10/s,*.internal.example=2``
+    host_limits: str = ""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", "secret_headers", "secret_key", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split(value)
@@ -96,6 +103,29 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("two API keys of the environment have the same name")
         return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, key in enumerate(value, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"key {position} of {len(value)} is not a Fernet key (32 url-safe "
+                    "base64-encoded bytes; make one with: python -c 'from cryptography.fernet "
+                    "import Fernet; print(Fernet.generate_key().decode())')"
+                ) from None
+        return value
+
+    @field_validator("host_limits")
+    @classmethod
+    def _host_limits(cls, value: str) -> str:
+        try:
+            parse_host_limits(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("JOBQUEUE_HOST_LIMITS: ")) from None
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod
@@ -136,4 +166,7 @@ class Settings(BaseSettings):
                 max_header_bytes=self.max_header_bytes,
                 max_url_length=self.max_url_length,
             ),
+            secret_header_names=frozenset(name.lower() for name in self.secret_headers),
+            secret_keys=self.secret_key,
+            host_limits=self.host_limits,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -64,15 +65,17 @@ def worker_argv(commands: Commands) -> list[str]:
 
 
 def server_env(db_path: Path, embedded: bool, concurrency: int = CONCURRENCY) -> dict[str, str]:
-    return clean_env(
-        {
-            "JOBQUEUE_DB_URL": f"sqlite+aiosqlite:///{db_path}",
-            "JOBQUEUE_CONCURRENCY": str(concurrency),
-            "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
-            "JOBQUEUE_EMBEDDED_WORKER": "true" if embedded else "false",
-            "JOBQUEUE_SHUTDOWN_GRACE": "2",
-        }
-    )
+    extra = {
+        "JOBQUEUE_DB_URL": f"sqlite+aiosqlite:///{db_path}",
+        "JOBQUEUE_CONCURRENCY": str(concurrency),
+        "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
+        "JOBQUEUE_EMBEDDED_WORKER": "true" if embedded else "false",
+        "JOBQUEUE_SHUTDOWN_GRACE": "2",
+    }
+    # measure encryption at rest: BENCH_SECRET_KEY=<Fernet key> python -m benchmarks.run ...
+    if os.environ.get("BENCH_SECRET_KEY"):
+        extra["JOBQUEUE_SECRET_KEY"] = os.environ["BENCH_SECRET_KEY"]
+    return clean_env(extra)
 
 
 def server_available(commands: Commands) -> bool:

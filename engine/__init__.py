@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         Unavailable,
         WorkerFailed,
     )
+    from engine.http.host_limits import parse_host_limits
     from engine.jobs.loader import (
         LoadedDocument,
         WorkflowFileError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
+    from engine.masking import SecretLogFilter, mask_view
     from engine.schedules.files import load_schedule_file, place_in_schedule_file
     from engine.security.access import Actor
     from engine.security.keys import ANONYMOUS, Principal, parse_key_entries
@@ -66,6 +68,7 @@ _EXPORTS = {
     "LoadedDocument": "engine.jobs.loader",
     "NotFound": "engine.errors",
     "Problem": "engine.errors",
+    "SecretLogFilter": "engine.masking",
     "SubmitResult": "engine.service",
     "TaskStatus": "engine.states",
     "TooLarge": "engine.errors",
@@ -77,6 +80,8 @@ _EXPORTS = {
     "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
     "load_yaml_bytes": "engine.jobs.loader",
+    "mask_view": "engine.masking",
+    "parse_host_limits": "engine.http.host_limits",
     "parse_yaml_body": "engine.jobs.loader",
     "place_in_schedule_file": "engine.schedules.files",
     "to_mermaid": "engine.dag",
@@ -102,6 +107,7 @@ __all__ = [
     "NotFound",
     "Principal",
     "Problem",
+    "SecretLogFilter",
     "SubmitResult",
     "TaskStatus",
     "TooLarge",
@@ -114,6 +120,8 @@ __all__ = [
     "load_schedule_file",
     "load_workflow_file",
     "load_yaml_bytes",
+    "mask_view",
+    "parse_host_limits",
     "parse_key_entries",
     "parse_yaml_body",
     "place_in_schedule_file",

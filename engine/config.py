@@ -45,6 +45,7 @@ class EngineConfig:
     change_check_interval: float = 0.005
     write_batch_max: int = 512
     max_template_output_bytes: int = 1_048_576
+    #: more header names (lower case) whose values are masked, encrypted and not redirected
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
     #: most instances one ``for_each`` task may expand to
     max_map_items: int = 10_000
@@ -62,3 +63,7 @@ class EngineConfig:
     key_refresh_seconds: float = 2.0
     #: creation-time limits of a job document (each answers 422 naming itself)
     limits: JobLimits = field(default_factory=lambda: JobLimits())
+    #: Fernet keys (url-safe base64): the first encrypts stored secrets, all decrypt
+    secret_keys: tuple[str, ...] = ()
+    #: per-host caps of each worker process (``engine.http.host_limits`` parses it)
+    host_limits: str = ""

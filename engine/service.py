@@ -8,16 +8,18 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from engine.config import EngineConfig
 from engine.contracts import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
+from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.jobs import views
 from engine.jobs.limits import limit_problems
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
+from engine.masking import mask_view
 from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker
@@ -30,6 +32,8 @@ from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cur
 from engine.store.audit import AuditFilter
 from engine.workflows import WorkflowMethods
 from schemas.jobs import JobSpec
+
+T = TypeVar("T")
 
 log = logging.getLogger("jobqueue.engine")
 
@@ -71,6 +75,7 @@ class Engine(WorkflowMethods):
         self._access = Access(
             store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
         )
+        self._host_limiter: HostLimiter | None = None
 
     @classmethod
     async def open(
@@ -81,6 +86,7 @@ class Engine(WorkflowMethods):
             sqlite_synchronous=config.sqlite_synchronous,
             migrate_schema=migrate,
             write_batch_max=config.write_batch_max,
+            secret_keys=config.secret_keys,
         )
         return cls(store, config, executor)
 
@@ -89,6 +95,12 @@ class Engine(WorkflowMethods):
         if self._executor is not None:
             await self._executor.aclose()
         await self._store.close()
+
+    async def rotate_secret(self) -> int:
+        """Re-encrypt every stored task's request parts with the first ``JOBQUEUE_SECRET_KEY``
+        (plaintext rows get encrypted too); the number of rows rewritten. Safe while workers
+        run: a row is rewritten in one statement, and every listed key still decrypts it."""
+        return await self._store.rotate_secrets()
 
     # --- submit / validate ----------------------------------------------------------------
     async def _masters_for(self, spec: JobSpec) -> dict[str, InterfaceSchemas]:
@@ -221,21 +233,26 @@ class Engine(WorkflowMethods):
         return results
 
     # --- reads ----------------------------------------------------------------------------
+    def mask(self, document: T) -> T:
+        """``document`` as it may be shown: every read path (API, events) passes through here
+        (:func:`engine.masking.mask_view` with the configured secret header names)."""
+        return cast(T, mask_view(document, self.config.secret_header_names))
+
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
         mapped = any(r.items_total is not None for r in rows)
         running = await self._store.running_instances(job_id) if mapped else {}
-        return views.job_detail(job, rows, self.config.default_timeout, running)
+        return self.mask(views.job_detail(job, rows, self.config.default_timeout, running))
 
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner, with_results=True)
-        return views.job_result(job, rows)
+        return self.mask(views.job_result(job, rows))
 
     async def get_attempts(
         self, job_id: str, task: str, *, owner: str | None = None
     ) -> list[dict[str, Any]]:
         rows = await self._store.attempts(job_id, task, owner=owner)
-        return [views.attempt_view(r) for r in rows]
+        return self.mask([views.attempt_view(r) for r in rows])
 
     async def get_instances(
         self,
@@ -265,7 +282,7 @@ class Engine(WorkflowMethods):
 
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
-        return {"job_id": job.id, "status": job.status, **views.graph_view(rows)}
+        return self.mask({"job_id": job.id, "status": job.status, **views.graph_view(rows)})
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None
@@ -407,6 +424,12 @@ class Engine(WorkflowMethods):
             )
         return self._executor
 
+    def host_limiter(self) -> HostLimiter:
+        """The per-host caps and pauses every worker of this process shares."""
+        if self._host_limiter is None:
+            self._host_limiter = HostLimiter(parse_host_limits(self.config.host_limits))
+        return self._host_limiter
+
     def worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
         """A worker of this process; with ``only_jobs``, one that claims only their tasks."""
         scheduler = None
@@ -420,6 +443,7 @@ class Engine(WorkflowMethods):
             only_jobs=only_jobs,
             start_child=self._start_child,
             scheduler=scheduler,
+            hosts=self.host_limiter(),
         )
         self._workers.append(worker)
         return worker

@@ -123,6 +123,11 @@ class CallFields(RetryFields, _Request):
     input_schema: dict[str, JsonValue] | None = None
     output_schema: dict[str, JsonValue] | None = None
     follow_redirects: bool = False
+    #: more header names whose values are secret for this task: masked wherever the API or the
+    #: logs show them, encrypted at rest with a secret key, dropped on a cross-origin redirect
+    secret_headers: list[Annotated[str, Field(pattern=f"^{HTTP_TOKEN.pattern}$")]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class JobFields(_Strict):

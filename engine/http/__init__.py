@@ -9,7 +9,8 @@ aiohttp: one ``ClientSession`` per worker process, a ``TCPConnector`` sized to
 ``JOBQUEUE_CONCURRENCY``, keep-alive, and a resolver that enforces the target policy and pins
 each connection to the address it checked. The httpx executor takes any
 ``httpx.AsyncBaseTransport`` so unit tests can see the exact outgoing request (respx,
-``httpx.MockTransport``); it checks targets before sending but cannot pin the connection.
+``httpx.MockTransport``); it checks targets before sending and, with its own transport, pins the
+connection too. Either executor is the guard for every outgoing request (``ssrf.check_url``).
 Everything but the hop itself (deadline, redirects, header defaults, body cap and parsing) is
 shared code in ``base.py``, so both executors put the same bytes on the wire and return equal
 responses.
@@ -22,7 +23,7 @@ Errors: an attempt either returns an :class:`HttpResponse` (any status) or raise
     HttpError                  .kind          .retryable
     ├── network                connect refused/reset, DNS failure, broken body    True
     ├── timeout                no complete response within HttpRequest.timeout    True
-    ├── blocked                the target policy refused the host / address       False
+    ├── blocked_target         the target policy refused the host / address       False
     └── invalid_request        bad URL, scheme, method, header, body; >10 redirects  False
 
 A ``send`` that is cancelled raises ``CancelledError`` at once and closes its connection.
@@ -32,13 +33,21 @@ from engine.http.base import MAX_REDIRECTS, Executor
 from engine.http.codec import USER_AGENT, retry_after_seconds
 from engine.http.factory import create_executor
 from engine.http.messages import HttpError, HttpErrorKind, HttpRequest, HttpResponse
-from engine.http.ssrf import AddressClass, Resolver, TargetPolicy, classify_address
+from engine.http.ssrf import (
+    AddressClass,
+    CheckedTarget,
+    Resolver,
+    TargetPolicy,
+    check_url,
+    classify_address,
+)
 from engine.http.urls import merge_url_params
 
 __all__ = [
     "MAX_REDIRECTS",
     "USER_AGENT",
     "AddressClass",
+    "CheckedTarget",
     "Executor",
     "HttpError",
     "HttpErrorKind",
@@ -46,6 +55,7 @@ __all__ = [
     "HttpResponse",
     "Resolver",
     "TargetPolicy",
+    "check_url",
     "classify_address",
     "create_executor",
     "merge_url_params",

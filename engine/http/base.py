@@ -22,12 +22,11 @@ from engine.http.codec import decode_body, encode_body, request_headers
 from engine.http.messages import HttpError, HttpRequest, HttpResponse
 from engine.http.ssrf import TargetPolicy, check_addresses, parse_ip
 from engine.http.urls import describe_target, merge_url_params, origin, parse_target_url
+from engine.masking import SECRET_HEADERS
 
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
-#: not carried to another origin when following a redirect
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _BODY_HEADERS = frozenset({"content-type", "content-encoding", "content-language"})
 
 
@@ -47,6 +46,8 @@ class Hop:
     url: URL
     headers: dict[str, str]
     content: bytes | None
+    #: lower-case names of the secret headers: never carried to another origin on a redirect
+    secret: frozenset[str] = SECRET_HEADERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,16 @@ def prepare(request: HttpRequest) -> Hop:
             token = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         url = url.with_user(None)
-    return Hop(method=method, url=url, headers=headers, content=content)
+    secret = SECRET_HEADERS | {name.lower() for name in request.secret_headers}
+    return Hop(method=method, url=url, headers=headers, content=content, secret=secret)
 
 
 def redirect_hop(hop: Hop, status: int, location: str) -> Hop:
     """The request that follows ``hop`` after a redirect, as browsers and httpx do it.
 
-    303 (and 301/302 after a POST) turn into a body-less GET; credentials are not carried to
-    another origin; the new URL passes the same checks as the first one.
+    303 (and 301/302 after a POST) turn into a body-less GET; secret headers (credentials, cookies,
+    API keys, configured and task-marked names) are not carried to another origin (scheme, host
+    or port differ); the new URL passes the same checks as the first one.
     """
     try:
         target = hop.url.join(URL(location))
@@ -94,9 +97,9 @@ def redirect_hop(hop: Hop, status: int, location: str) -> Hop:
         method, content = "GET", None
         drop |= _BODY_HEADERS
     if origin(url) != origin(hop.url):
-        drop |= _CREDENTIAL_HEADERS
+        drop |= hop.secret
     headers = {k: v for k, v in hop.headers.items() if k.lower() not in drop}
-    return Hop(method=method, url=url, headers=headers, content=content)
+    return Hop(method=method, url=url, headers=headers, content=content, secret=hop.secret)
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -164,7 +167,7 @@ class BaseExecutor(ABC):
                 self._literal_verdicts.clear()
             self._literal_verdicts[host] = verdict
         if verdict:
-            raise HttpError("blocked", verdict)
+            raise HttpError("blocked_target", verdict)
         return True
 
     def _response(self, raw: RawResponse, *, duration_ms: float) -> HttpResponse:

@@ -23,10 +23,13 @@ def create_executor(
 ) -> Executor:
     """An executor with a pool of ``max_connections`` and bodies read up to ``max_body_bytes``.
 
-    ``kind="aiohttp"`` (the default, for production) pins connections to checked addresses.
-    ``kind="httpx"`` sends through ``transport`` (default: httpx's ``AsyncHTTPTransport``),
-    e.g. ``httpx.MockTransport`` or respx in tests. ``resolver`` (host -> addresses) replaces
-    the system resolver, for tests of the target policy. Call ``aclose()`` when done.
+    Both kinds check every hop against ``target_policy`` and connect only to checked addresses:
+    use this (or :func:`engine.http.check_url`) for any request the engine sends, webhook
+    deliveries included. ``kind="aiohttp"`` is the default, for production. ``kind="httpx"``
+    sends through ``transport`` (default: httpx's own, pinned to the checked addresses), e.g.
+    ``httpx.MockTransport`` or respx in tests (a supplied transport is not pinned).
+    ``resolver`` (host -> addresses) replaces the system resolver, for tests of the target
+    policy. Call ``aclose()`` when done.
     """
     if kind == "aiohttp":
         if transport is not None:

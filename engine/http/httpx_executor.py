@@ -5,27 +5,82 @@ It calls the transport directly, not through ``httpx.AsyncClient``: no client co
 between jobs, no proxies from the environment, no client-side redirect or auth logic. All of
 that is :class:`~engine.http.base.BaseExecutor`'s, shared with the aiohttp executor.
 
-The target is checked before each hop by resolving the host here; the transport then resolves
-it again to connect, so unlike the aiohttp executor the connection is *not* pinned to the
-checked address. Production uses the aiohttp executor. With a supplied transport, no supplied
+The target is checked before each hop with :func:`~engine.http.ssrf.check_url`. With httpx's
+own transport (no transport supplied) the connection then goes to the checked address: the
+transport's network backend (:class:`PinnedBackend`) connects to the address checked for the
+host instead of resolving it again, so a rebinding DNS server never gets a second say, while
+the URL, ``Host`` header, TLS server name and connection pool keep the host name. A supplied
+transport (a mock, respx) connects wherever it likes. With a supplied transport, no supplied
 resolver and ``allow_private``, host names are not resolved at all (a mock transport connects
 nowhere; IP literals and ``allowed_hosts`` names are still checked).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from typing import cast
 
+import httpcore
 import httpx
 from yarl import URL
 
 from engine.http.base import BaseExecutor, Hop, RawResponse, describe_exception
 from engine.http.codec import response_headers
 from engine.http.messages import HttpError
-from engine.http.ssrf import Resolver, TargetPolicy, check_addresses, system_resolve
+from engine.http.ssrf import Resolver, TargetPolicy, check_url
 from engine.http.urls import describe_target
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend that connects to the checked address of a host name."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        #: host name (as in the URL) -> the address the guard checked for it last
+        self.pins: dict[str, str] = {}
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_tcp(
+            self.pins.get(host, host),
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _pinned_transport(max_connections: int) -> tuple[httpx.AsyncHTTPTransport, PinnedBackend]:
+    """httpx's own transport whose connection pool connects through a :class:`PinnedBackend`."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    backend = PinnedBackend()
+    transport._pool = httpcore.AsyncConnectionPool(  # the pool httpx builds, plus our backend
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        network_backend=backend,
+    )
+    return transport, backend
 
 
 class HttpxExecutor(BaseExecutor):
@@ -44,29 +99,28 @@ class HttpxExecutor(BaseExecutor):
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         self._skip_dns = transport is not None and resolver is None and target_policy.allow_private
-        self._resolve = resolver or system_resolve
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            trust_env=False,
-        )
+        self._resolve = resolver
+        #: our own transport connects to the checked addresses (a supplied one as it likes)
+        self._backend: PinnedBackend | None = None
+        if transport is None:
+            transport, self._backend = _pinned_transport(max_connections)
+        self._transport = transport
 
-    async def _check_target(self, url: URL) -> None:
+    async def _check_target(self, url: URL) -> str | None:
+        """Check the hop's target; the address to connect to when it was resolved here."""
         host = url.raw_host or ""
         policy = self.target_policy
         if self._check_literal(host):
-            return
+            return None
         if self._skip_dns and (not policy.allowed_hosts or policy.host_allowed(host)):
-            return
-        try:
-            addresses = await self._resolve(host)
-        except OSError as exc:
-            raise HttpError("network", f"cannot resolve host {host!r}: {exc}") from exc
-        check_addresses(host, addresses, policy)
+            return None
+        checked = await check_url(url, policy, resolve=self._resolve)
+        return checked.addresses[0]
 
     async def _send_once(self, hop: Hop) -> RawResponse:
-        await self._check_target(hop.url)
+        address = await self._check_target(hop.url)
+        if address is not None and self._backend is not None:
+            self._backend.pins[hop.url.raw_host or ""] = address
         request = httpx.Request(
             hop.method, str(hop.url), headers=list(hop.headers.items()), content=hop.content
         )

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 #: why an attempt produced no response: ``network`` and ``timeout`` are worth retrying,
-#: ``blocked`` (the target policy refused the address) and ``invalid_request`` are not
-HttpErrorKind = Literal["network", "timeout", "blocked", "invalid_request"]
+#: ``blocked_target`` (the target policy refused the address) and ``invalid_request`` are not
+HttpErrorKind = Literal["network", "timeout", "blocked_target", "invalid_request"]
 
 RETRYABLE_KINDS: frozenset[str] = frozenset({"network", "timeout"})
 
@@ -35,6 +35,9 @@ class HttpRequest:
     timeout: float
     #: follow 301/302/303/307/308 (at most 10 hops, each hop checked by the target policy)
     follow_redirects: bool = False
+    #: more header names (any case) that are secret besides
+    #: :data:`engine.masking.SECRET_HEADERS`: dropped on a redirect to another origin
+    secret_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

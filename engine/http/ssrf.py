@@ -2,8 +2,11 @@
 
 Every address a host resolves to is classified and checked; one bad address blocks the whole
 host (a name that resolves to a public and a private address is how DNS rebinding starts).
-The aiohttp executor checks inside its resolver, so the connection goes to exactly the
-addresses checked; the httpx executor checks before sending (see ``httpx_executor``).
+This module is the one guard for every outgoing request: task calls (both executors), and
+anything else the engine sends (webhook deliveries, say) goes through :func:`check_url` or an
+executor made by :func:`engine.http.create_executor`. The aiohttp executor checks inside its
+resolver, so the connection goes to exactly the addresses checked; the httpx executor checks
+with :func:`check_url` and connects to the checked address (see ``httpx_executor``).
 
 Rules, in order:
 
@@ -29,7 +32,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
+from yarl import URL
+
 from engine.http.messages import HttpError
+from engine.http.urls import parse_target_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -186,13 +192,15 @@ def _show(address: IPAddress) -> str:
 
 
 def check_addresses(host: str, addresses: Iterable[str | IPAddress], policy: TargetPolicy) -> None:
-    """Raise ``HttpError("blocked")`` naming host and address unless every address is allowed."""
+    """Raise ``HttpError("blocked_target")`` naming host and address unless all are allowed."""
     seen = False
     for raw in addresses:
         seen = True
         address = raw if not isinstance(raw, str) else parse_ip(raw)
         if address is None:
-            raise HttpError("blocked", f"target {host!r} resolved to {raw!r}, not an IP address")
+            raise HttpError(
+                "blocked_target", f"target {host!r} resolved to {raw!r}, not an IP address"
+            )
         reason = policy.verdict(host, address)
         if reason is not None:
             kind = classify_address(address)
@@ -202,7 +210,7 @@ def check_addresses(host: str, addresses: Iterable[str | IPAddress], policy: Tar
                 if parse_ip(host) is not None
                 else f"target host {host!r} resolves to {shown} ({kind}), which"
             )
-            raise HttpError("blocked", f"{what} is blocked by the target policy: {reason}")
+            raise HttpError("blocked_target", f"{what} is blocked by the target policy: {reason}")
     if not seen:
         raise HttpError("network", f"target {host!r} resolved to no address")
 
@@ -211,3 +219,40 @@ async def system_resolve(host: str) -> list[str]:
     """Every address the system resolver gives for ``host`` (IPv4 and IPv6)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedTarget:
+    """A URL that passed the target policy, and the addresses it was judged at."""
+
+    url: URL
+    #: the host as in the URL (IDNA-encoded, lower case; brackets stripped from IPv6)
+    host: str
+    #: the checked addresses, in resolver order: connect only to these (DNS rebinding)
+    addresses: tuple[str, ...]
+
+
+async def check_url(
+    url: str | URL, policy: TargetPolicy, *, resolve: Resolver | None = None
+) -> CheckedTarget:
+    """Check one outgoing URL against ``policy``: the guard every outgoing request goes through.
+
+    The URL must be absolute ``http``/``https`` with a canonical host (``invalid_request``);
+    an IP literal is judged as it is, a name is resolved (``resolve``, default the system
+    resolver) and every address it resolves to must be allowed (``blocked_target``, naming host
+    and address). A name that does not resolve raises ``network``. Connect to
+    ``CheckedTarget.addresses`` only: resolving again could give a rebinding DNS server's second
+    answer.
+    """
+    target = parse_target_url(url)
+    host = target.raw_host or ""
+    literal = parse_ip(host)
+    if literal is not None:
+        check_addresses(host, [literal], policy)
+        return CheckedTarget(url=target, host=host, addresses=(str(literal),))
+    try:
+        addresses = await (resolve or system_resolve)(host)
+    except OSError as exc:
+        raise HttpError("network", f"cannot resolve host {host!r}: {exc}") from exc
+    check_addresses(host, addresses, policy)
+    return CheckedTarget(url=target, host=host, addresses=tuple(str(a) for a in addresses))

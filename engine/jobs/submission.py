@@ -45,6 +45,7 @@ def _task_spec(
         body=task.body,
         timeout_sec=task.timeout_sec,
         follow_redirects=task.follow_redirects,
+        secret_headers=sorted({h.lower() for h in task.secret_headers}) or None,
         when=task.when,
         interface=task.interface,
         backoff_strategy=strategy.value if strategy is not None else None,

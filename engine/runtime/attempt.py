@@ -9,13 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from engine.contracts import validate_instance
 from engine.dag import SKIP_WHEN, RetryPolicy, policy_from_fields
 from engine.http import Executor, HttpError, HttpRequest, HttpResponse, retry_after_seconds
+from engine.http.host_limits import HostLimiter
 from engine.masking import mask_headers
 from engine.states import AttemptStatus, TaskStatus
 from engine.store.maintenance import expired_error
@@ -38,6 +41,8 @@ class AttemptSettings:
     secret_headers: frozenset[str]
     #: the sandbox every template of this worker renders in (its output cap is configured)
     templates: SandboxEnvironment
+    #: per-host caps and pauses of this process (``JOBQUEUE_HOST_LIMITS``, ``Retry-After``)
+    hosts: HostLimiter | None = None
 
 
 def _outcome(task: ClaimedTask, status: TaskStatus, **fields: Any) -> Outcome:
@@ -164,6 +169,12 @@ def _retry_or_fail(
     return _outcome(task, TaskStatus.QUEUED, error=error, next_attempt_at=due, **f)
 
 
+def task_secrets(task: ClaimedTask, settings: AttemptSettings) -> frozenset[str]:
+    """The lower-case header names secret for this task: configured plus task-marked."""
+    marked = task.spec.secret_headers
+    return settings.secret_headers | frozenset(marked) if marked else settings.secret_headers
+
+
 def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, Any]:
     headers = mask_headers(resp.headers, secret=secret)
     return {
@@ -176,7 +187,7 @@ def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, An
 
 
 def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> Outcome:
-    fields = _response_fields(resp, settings.secret_headers)
+    fields = _response_fields(resp, task_secrets(task, settings))
     if 200 <= resp.status_code < 300:
         schema = task.spec.output_schema
         errors = validate_instance(schema, resp.body) if schema is not None else []
@@ -213,6 +224,8 @@ async def run_attempt(
     task: ClaimedTask, executor: Executor, load: ContextLoader, settings: AttemptSettings
 ) -> Outcome:
     now = time.time()
+    if task.secret_error is not None:
+        return failed(task, {"type": "secret_key", "message": task.secret_error})
     if task.expires_at is not None and now >= task.expires_at:
         return failed(task, expired_error())
     rendered, early = await _render(task, load, settings.templates)
@@ -234,7 +247,15 @@ async def run_attempt(
         body=rendered["body"],
         timeout=timeout,
         follow_redirects=spec.follow_redirects,
+        secret_headers=task_secrets(task, settings),
     )
+    hosts = settings.hosts
+    host = _host_of(request.url) if hosts is not None and not hosts.idle else None
+    if hosts is not None and host is not None:
+        until = hosts.acquire(host)
+        if until is not None:
+            return _deferred(task, host, until, paused=hosts.paused_until(host) is not None)
+    started = time.perf_counter()
     try:
         response = await executor.send(request)
     except HttpError as exc:
@@ -242,4 +263,34 @@ async def run_attempt(
             return failed(task, expired_error(), attempt_status=AttemptStatus.EXPIRED)
         error = {"type": exc.kind, "message": str(exc)}
         return _retry_or_fail(task, error, retryable=exc.retryable, retry_after=None)
+    finally:
+        if hosts is not None and host is not None:
+            hosts.release(host, time.perf_counter() - started)
+    if hosts is not None and response.status_code in (429, 503):
+        delay = retry_after_seconds(response.headers)
+        paused = _host_of(request.url)
+        if delay and paused:
+            hosts.pause(paused, time.time() + delay)
     return _judge(task, response, settings)
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None  # the executor says what is wrong with the URL
+
+
+def _deferred(task: ClaimedTask, host: str, until: float, *, paused: bool) -> Outcome:
+    """Nothing sent: the host is paused or at its cap; back to the queue until ``until``."""
+    when = datetime.fromtimestamp(until, UTC).isoformat(timespec="milliseconds")
+    why = "paused after a Retry-After" if paused else "at its JOBQUEUE_HOST_LIMITS cap"
+    return _outcome(
+        task,
+        TaskStatus.QUEUED,
+        attempt_status=AttemptStatus.INTERRUPTED,
+        counts=False,
+        deferred=True,
+        next_attempt_at=until,
+        error={"type": "host_busy", "message": f"host {host} is {why}; waits until {when}"},
+    )

@@ -27,6 +27,7 @@ from ulid import ULID
 
 from engine.config import EngineConfig
 from engine.http import Executor
+from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
 from engine.runtime.attempt import AttemptSettings, ContextLoader, failed, run_attempt
@@ -61,6 +62,7 @@ class Worker:
         only_jobs: frozenset[str] | None = None,
         start_child: StartChild | None = None,
         scheduler: Scheduler | None = None,
+        hosts: HostLimiter | None = None,
     ) -> None:
         self._store = store
         #: starts the child job of a sub-workflow task (the engine validates and builds it)
@@ -80,6 +82,7 @@ class Worker:
                 max_output_bytes=config.max_template_output_bytes,
                 max_render_seconds=config.max_template_render_seconds,
             ),
+            hosts=hosts or HostLimiter(parse_host_limits(config.host_limits)),
         )
         self._stop = asyncio.Event()
         #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain
@@ -371,6 +374,17 @@ class Worker:
     async def _record(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome. When it can make downstream tasks ready and this worker has
         no backlog, the same transaction claims them for it (no claim round trip per hop)."""
+        if outcome.deferred:  # nothing was sent: the claim is undone, no attempt spent
+            if await self._store.defer(outcome):
+                log_transition(
+                    task.job_id,
+                    task.name,
+                    task.attempt,
+                    TaskStatus.RUNNING,
+                    TaskStatus.QUEUED,
+                    error_type="host_busy",
+                )
+            return
         final = outcome.status is not TaskStatus.QUEUED
         wanted = self._slots.free() if final and not outcome.solo else 0
         applied = await self.dispatching(

@@ -15,7 +15,7 @@ and the next expansion starts over.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,11 +46,21 @@ class ExpandOp(WriteOp[bool]):
 
     batchable = False
 
-    def __init__(self, parent: ClaimedTask, items: Sequence[Any], start: int, total: int) -> None:
+    def __init__(
+        self,
+        parent: ClaimedTask,
+        items: Sequence[Any],
+        start: int,
+        total: int,
+        *,
+        seal: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.parent = parent
         self.items = items
         self.start = start
         self.total = total
+        #: encrypts an instance's request parts at rest (with a secret key configured)
+        self.seal = seal
 
     async def apply(self, conn: AsyncConnection) -> bool:
         parent = self.parent
@@ -76,6 +86,9 @@ class ExpandOp(WriteOp[bool]):
             _instance_row(parent, row, self.start + i, item, now, queued=self.start + i < window)
             for i, item in enumerate(self.items)
         ]
+        if rows and self.seal is not None:
+            for r in rows:
+                r["spec"] = self.seal(r["spec"])
         if rows:
             await conn.execute(insert(tasks), rows)
             self.wakes = self.start < window

@@ -30,6 +30,8 @@ class StoredTaskSpec:
     body: Any = None
     timeout_sec: float | None = None
     follow_redirects: bool = False
+    #: header names (lower case) the task marks secret, besides the configured ones
+    secret_headers: list[str] | None = None
     when: str | None = None
     interface: str | None = None
     backoff_strategy: str | None = None
@@ -47,9 +49,14 @@ class StoredTaskSpec:
     item: Any = None
     #: a sub-workflow task: ``{"name", "version", "params"}`` of the definition it runs
     workflow: dict[str, Any] | None = None
+    #: ``headers``, ``params`` and ``body`` encrypted at rest (see ``engine.store.secrets``)
+    sealed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _SPEC_FIELDS}
+        data = {name: getattr(self, name) for name in _SPEC_FIELDS}
+        if data["sealed"] is None:
+            del data["sealed"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoredTaskSpec:
@@ -72,6 +79,8 @@ class ClaimedTask:
     upstream: tuple[str, ...]
     templated: bool
     expires_at: float | None
+    #: why the encrypted request parts could not be decrypted (the attempt fails), else None
+    secret_error: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ClaimedTask:
@@ -119,6 +128,9 @@ class Outcome:
     skip_reason: str | None = None
     #: the ``for_each`` task this is an instance of (its accounting is updated with it)
     parent_id: int | None = None
+    #: nothing was sent (the host is paused or at its cap): hand the task back until
+    #: ``next_attempt_at`` as if never claimed, spending no attempt
+    deferred: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

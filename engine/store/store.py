@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, text
@@ -27,6 +28,7 @@ from engine.store import migrate, reads
 from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
 from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
+from engine.store.defer import DeferOp
 from engine.store.dialects import (
     Engines,
     FileChangeWatch,
@@ -61,6 +63,7 @@ from engine.store.schedules import (
     schedule_row,
     schedule_rows,
 )
+from engine.store.secrets import SEALED_COLUMNS, RotateOp, SecretBox
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import Wakeup
 from engine.store.workflows import (
@@ -93,8 +96,12 @@ def _database_down(exc: Exception) -> bool:
 class Store:
     """One database: its engines, its group-commit writer and the in-process wake-up."""
 
-    def __init__(self, engines: Engines, *, write_batch_max: int = 512) -> None:
+    def __init__(
+        self, engines: Engines, *, write_batch_max: int = 512, secret_keys: Sequence[str] = ()
+    ) -> None:
         self._engines = engines
+        #: encryption at rest of the tasks' request parts (``JOBQUEUE_SECRET_KEY``)
+        self.secrets = SecretBox(secret_keys)
         #: set when a commit of this process made tasks ready
         self.wakeup = Wakeup()
         self._writer = BatchWriter(
@@ -109,11 +116,14 @@ class Store:
         sqlite_synchronous: str = "FULL",
         migrate_schema: bool = True,
         write_batch_max: int = 512,
+        secret_keys: Sequence[str] = (),
     ) -> Store:
+        box = SecretBox(secret_keys)  # a malformed key fails here, before anything opens
         engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
         if migrate_schema:
             await migrate.upgrade(engines.writer)
         store = cls(engines, write_batch_max=write_batch_max)
+        store.secrets = box
         store._writer.start()
         return store
 
@@ -153,9 +163,17 @@ class Store:
             await conn.execute(text("SELECT 1"))
 
     # --- jobs -------------------------------------------------------------------------------
+    def _seal(self, new: NewJob) -> None:
+        """Encrypt a new job's params and its tasks' request parts (with a secret key)."""
+        if self.secrets.enabled:
+            new.job["params"] = self.secrets.seal_params(new.job.get("params"))
+            for row in new.tasks:
+                row["spec"] = self.secrets.seal(row["spec"])
+
     async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
         """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
         are inserted already claimed for that worker."""
+        self._seal(new)
         op = SubmitOp(new, dispatch)
         try:
             return await self.write(op)
@@ -165,6 +183,13 @@ class Store:
             # Another process committed a job with the same Idempotency-Key between our check
             # and our insert (PostgreSQL made us wait for it): check again, now it is visible.
             return await self.write(op)
+        finally:
+            self._open_dispatched(dispatch)
+
+    def _open_dispatched(self, dispatch: Dispatch | None) -> None:
+        """Decrypt what a write claimed for a worker, before the worker starts it."""
+        if dispatch is not None and dispatch.claimed:
+            dispatch.claimed[:] = [self.secrets.open_task(t) for t in dispatch.claimed]
 
     async def cancel(
         self, job_id: str, *, owner: str | None = None, audit: AuditEntry | None = None
@@ -212,6 +237,7 @@ class Store:
 
     async def start_child(self, task: ClaimedTask, child: NewJob) -> bool:
         """Insert a sub-workflow task's child job and let the task wait for it (fenced)."""
+        self._seal(child)
         return await self.write(StartChildOp(task, child))
 
     async def running_instances(self, job_id: str) -> dict[int, int]:
@@ -242,21 +268,31 @@ class Store:
     ) -> list[ClaimedTask]:
         """Up to ``limit`` due tasks, leased to ``worker``; only of ``job_ids`` when given."""
         only = list(job_ids) if job_ids is not None else None
-        return await self.write(
+        claimed = await self.write(
             ClaimOp(worker=worker, limit=limit, lease_seconds=lease_seconds, job_ids=only)
         )
+        return [self.secrets.open_task(t) for t in claimed]
 
     async def complete(self, outcome: Outcome, dispatch: Dispatch | None = None) -> bool:
         """Record how an attempt ended and settle its job, in one transaction; false when the
         fence refused it (the task no longer runs that attempt). With ``dispatch``, the tasks it
         made ready are claimed for that worker (``dispatch.claimed``)."""
-        return await self.write(CompleteOp(outcome, dispatch))
+        try:
+            return await self.write(CompleteOp(outcome, dispatch))
+        finally:
+            self._open_dispatched(dispatch)
+
+    async def defer(self, outcome: Outcome) -> bool:
+        """Give a claimed task back unsent, until ``outcome.next_attempt_at``, spending no
+        attempt (a host paused or at its cap); false when the fence refused it."""
+        return await self.write(DeferOp(outcome))
 
     async def expand(
         self, parent: ClaimedTask, items: Sequence[Any], start: int, total: int
     ) -> bool:
         """Write one chunk of a for_each task's instances (fenced on its attempt)."""
-        return await self.write(ExpandOp(parent, items, start, total))
+        seal = self.secrets.seal if self.secrets.enabled else None
+        return await self.write(ExpandOp(parent, items, start, total, seal=seal))
 
     async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
         return await self.write(
@@ -267,6 +303,19 @@ class Store:
         """Put these (task id, attempt) pairs back to queued without spending an attempt."""
         return await self.write(HandBackOp(running))
 
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt every stored task's request parts with the first key, a page per
+        transaction; returns how many rows were rewritten."""
+        rewritten = 0
+        for where in range(len(SEALED_COLUMNS)):
+            after = None
+            while True:
+                count, last = await self.write(RotateOp(self.secrets, where, after=after))
+                if last is None:
+                    break
+                rewritten, after = rewritten + count, last
+        return rewritten
+
     async def reap(self, *, max_rescues: int, now: float | None = None) -> Reaped:
         return await self.write(ReapOp(max_rescues=max_rescues, now=now))
 
@@ -274,7 +323,12 @@ class Store:
         self, job_id: str, upstream: Sequence[str]
     ) -> tuple[Any, dict[str, dict[str, Any]]]:
         async with self.read() as conn:
-            return await reads.render_inputs(conn, job_id, upstream)
+            job, outputs = await reads.render_inputs(conn, job_id, upstream)
+        if self.secrets.enabled or job.params:
+            params = self.secrets.open_params(job.params)
+            if params is not job.params:
+                job = SimpleNamespace(**{**job._mapping, "params": params})
+        return job, outputs
 
     async def running_states(self, task_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
         async with self.read() as conn:

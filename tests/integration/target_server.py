@@ -33,6 +33,7 @@ Endpoints (any method unless said):
                                (JSON when it parses, else text, null when empty)
     /redirect?to=URL&status=S  redirect (default 302) to URL
     /redirect-chain/{n}        redirects n times, then /json
+    /headers?Name=value        200 JSON ``{"ok": true}`` with each query pair as a response header
 
 Run alone (for benchmarks, in its own process): ``python -m tests.integration.target_server
 [--port P] [--no-record]`` prints ``READY <base url>`` and serves until stdin closes or SIGTERM.
@@ -265,6 +266,13 @@ async def _redirect_chain(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": target})
 
 
+async def _headers(request: web.Request) -> web.Response:
+    response = _json({"ok": True})
+    for name, value in request.query.items():
+        response.headers.add(name, value)
+    return response
+
+
 def build_app(state: ServerState) -> web.Application:
     app = web.Application(middlewares=[_recorder])
     app[_STATE] = state
@@ -281,6 +289,7 @@ def build_app(state: ServerState) -> web.Application:
         ("/echo", _echo),
         ("/redirect", _redirect),
         ("/redirect-chain/{n}", _redirect_chain),
+        ("/headers", _headers),
     ]
     for path, handler in routes:
         app.router.add_route("*", path, handler)  # type: ignore[arg-type]

@@ -214,3 +214,26 @@ async def test_an_instance_lost_too_often_fails_its_task(
     assert [t["status"] for t in job["tasks"]] == ["failed", "skipped"]
     page = await engine.get_instances(job_id, "each")
     assert [i["status"] for i in page["items"]] == ["failed", "canceled", "canceled"]
+
+
+async def test_instances_are_sealed_at_rest_with_a_secret_key(
+    db_url: str, target_server: TargetServer
+) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import select
+
+    from engine.store.tables import tasks
+
+    sealed = await Engine.open(make_config(db_url, secret_keys=(Fernet.generate_key().decode(),)))
+    sealed.start_worker()
+    try:
+        doc = mapped(target_server, [1, 2])
+        doc["tasks"][0]["headers"] = {"X-Token": "s3cret"}
+        job = await job_ends(sealed, await submit(sealed, doc))
+        async with store_of(sealed).read() as conn:
+            specs = [r.spec for r in await conn.execute(select(tasks.c.spec))]
+    finally:
+        await sealed.close()
+    assert job["status"] == "succeeded"
+    assert [r.header("x-token") for r in target_server.requests[:2]] == ["s3cret", "s3cret"]
+    assert len(specs) == 4 and not any("s3cret" in orjson.dumps(s).decode() for s in specs)

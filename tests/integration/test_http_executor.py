@@ -262,7 +262,7 @@ async def test_loopback_blocked_unless_allow_private(
 ) -> None:
     with pytest.raises(HttpError) as info:
         await make_executor(target_policy=TargetPolicy()).send(get(target_server.url("/json")))
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     assert "127.0.0.1 (loopback)" in str(info.value)
     assert target_server.requests == []
     allowed = await make_executor(target_policy=LOCAL).send(get(target_server.url("/json")))
@@ -279,7 +279,7 @@ async def test_redirect_into_loopback_is_blocked(
     url = target_server.url(f"/redirect?to={target}")
     with pytest.raises(HttpError) as info:
         await executor.send(get(url, follow_redirects=True))
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     assert "::1 (loopback)" in str(info.value)
     assert [r.path for r in target_server.requests] == ["/redirect"]
 
@@ -293,8 +293,7 @@ def fake_dns(table: dict[str, list[str]]) -> Callable[[str], Any]:
 
 async def test_aiohttp_connects_to_the_address_it_checked(target_server: TargetServer) -> None:
     # "target.test" exists only in the guard's resolver: the connection can only have gone to
-    # the address the guard returned (the httpx executor checks, then lets its transport resolve
-    # again, so it is not pinned and is not tested here)
+    # the address the guard returned (both executors: tests/integration/test_outgoing_guard.py)
     executor = create_executor(
         max_connections=1,
         max_body_bytes=1024,
@@ -314,6 +313,6 @@ async def test_host_name_resolving_to_loopback_is_blocked(
     executor = make_executor(resolver=resolver, target_policy=TargetPolicy())
     with pytest.raises(HttpError) as info:
         await executor.send(get(f"http://innocent.test:{target_server.port}/json"))
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     assert "'innocent.test' resolves to 127.0.0.1 (loopback)" in str(info.value)
     assert target_server.requests == []

@@ -412,7 +412,7 @@ async def test_every_redirect_hop_is_checked(location: str) -> None:
     with pytest.raises(HttpError) as info:
         await executor.send(req("https://api.example.org/a", follow_redirects=True))
     await executor.aclose()
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     assert len(recorder.requests) == 1
 
 
@@ -533,7 +533,7 @@ async def test_blocked_target_raises_naming_host_and_address(url: str, shown: st
     with pytest.raises(HttpError) as info:
         await executor.send(req(url))
     await executor.aclose()
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     assert not info.value.retryable
     assert shown in str(info.value)
     assert recorder.requests == []
@@ -629,7 +629,7 @@ async def test_guarded_resolver_returns_only_checked_addresses() -> None:
     assert [r["host"] for r in only_v4] == ["151.101.1.69"]
     with pytest.raises(HttpError, match=r"10\.0\.0\.5 \(private\)") as info:
         await resolver.resolve("rebind.evil.test", 443, socket.AF_UNSPEC)
-    assert info.value.kind == "blocked"
+    assert info.value.kind == "blocked_target"
     await resolver.close()
 
 

@@ -69,3 +69,31 @@ def test_body_read_timeout_is_read_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("JOBQUEUE_BODY_READ_TIMEOUT", "0")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_secret_and_host_limit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    keys = [Fernet.generate_key().decode() for _ in range(2)]
+    monkeypatch.setenv("JOBQUEUE_SECRET_HEADERS", "X-Signature, x-token")
+    monkeypatch.setenv("JOBQUEUE_SECRET_KEY", ",".join(keys))
+    monkeypatch.setenv("JOBQUEUE_HOST_LIMITS", "api.example.com=4:10/s")
+    config = Settings().engine_config()
+    assert config.secret_header_names == frozenset({"x-signature", "x-token"})
+    assert config.secret_keys == tuple(keys)
+    assert config.host_limits == "api.example.com=4:10/s"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("JOBQUEUE_SECRET_KEY", "not-a-key", "key 1 of 1 is not a Fernet key"),
+        ("JOBQUEUE_HOST_LIMITS", "a.org=0", "concurrency that is not a whole number"),
+    ],
+)
+def test_bad_secret_and_host_limit_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
