@@ -1,4 +1,5 @@
-"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, schedules, demo.
+"""``jobqueue``: serve, worker, run, submit, validate, db upgrade, jobs, workflows, schedules,
+demo.
 
 Every failure a user can fix is printed as ``error: ...`` lines (with the fix) and an exit code:
 1 for a job or an answer that says no (invalid, failed, 404, 409), 2 for a bad setting, an
@@ -28,6 +29,7 @@ from typer.exceptions import TyperException
 from api import cli_schedules, cli_secrets
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
+from api.cli_workflows import workflows_app
 from api.logs import configure_logging
 from engine import JobInvalid, JobStatus
 from jobqueue_client import JobQueue, JobQueueClientError
@@ -94,6 +96,7 @@ jobs_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(workflows_app, name="workflows")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(keys_app, name="keys")
 cli_secrets.register(keys_app)

@@ -14,7 +14,7 @@ from api.auth import authenticate
 from api.cors import LazyCORS
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import audit, health, interfaces, jobs, keys, metrics, schedules
+from api.routes import audit, health, interfaces, jobs, keys, metrics, schedules, workflows
 from api.settings import Settings
 from engine import Engine
 
@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(LazyCORS)
     errors.install(app)
     openapi.install(app)
-    for router in (jobs.router, interfaces.router, schedules.router, keys.router, audit.router):
+    routers = (jobs.router, interfaces.router, schedules.router, keys.router, audit.router)
+    for router in (*routers, workflows.router):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)

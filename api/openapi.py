@@ -21,6 +21,7 @@ from schemas.api import BatchRequest, ErrorAnswer, InvalidReport, JobDocument
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
 from schemas.schedules import ScheduleIn, ScheduleUpdate
 from schemas.security import KeyCreate
+from schemas.workflows import WorkflowDefinition, WorkflowRun
 
 BODY_MEDIA_TYPES = ("application/json", "application/yaml")
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -29,6 +30,8 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BatchRequest,
     InterfaceMasterIn,
     InterfaceMasterUpdate,
+    WorkflowDefinition,
+    WorkflowRun,
     ScheduleIn,
     ScheduleUpdate,
     KeyCreate,
@@ -40,7 +43,7 @@ _REFS, _DEFINITIONS = models_json_schema(
 ERRORS: dict[int, str] = {
     401: "No API key, or an unknown or revoked one (only when keys are configured)",
     403: "The API key is not an admin key",
-    404: "Unknown job, task or InterfaceMaster, or a job past its TTL",
+    404: "Unknown job, task, InterfaceMaster or workflow, or a job past its TTL",
     408: "The request body did not arrive within `JOBQUEUE_BODY_READ_TIMEOUT`",
     409: "The job or InterfaceMaster is in a state that does not allow this",
     413: "The request body is larger than `JOBQUEUE_MAX_REQUEST_BYTES`",

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval: float = Field(default=30.0, gt=0)
     max_rescues: int = Field(default=3, ge=0)
+    max_map_items: int = Field(default=10_000, ge=0)
+    max_workflow_depth: int = Field(default=5, ge=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
@@ -145,6 +147,8 @@ class Settings(BaseSettings):
             lease_seconds=self.lease_seconds,
             reaper_interval=self.reaper_interval,
             max_rescues=self.max_rescues,
+            max_map_items=self.max_map_items,
+            max_workflow_depth=self.max_workflow_depth,
             shutdown_grace=self.shutdown_grace,
             sqlite_synchronous=self.sqlite_synchronous,
             allowed_hosts=self.allowed_hosts,

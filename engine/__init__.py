@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         WorkflowFileError,
         attach_marks,
         load_workflow_file,
+        load_yaml_bytes,
         parse_yaml_body,
     )
     from engine.jsonpointer import join_pointer
@@ -78,6 +79,7 @@ _EXPORTS = {
     "join_pointer": "engine.jsonpointer",
     "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
+    "load_yaml_bytes": "engine.jobs.loader",
     "mask_view": "engine.masking",
     "parse_host_limits": "engine.http.host_limits",
     "parse_yaml_body": "engine.jobs.loader",
@@ -117,6 +119,7 @@ __all__ = [
     "join_pointer",
     "load_schedule_file",
     "load_workflow_file",
+    "load_yaml_bytes",
     "mask_view",
     "parse_host_limits",
     "parse_key_entries",

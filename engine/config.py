@@ -47,6 +47,10 @@ class EngineConfig:
     max_template_output_bytes: int = 1_048_576
     #: more header names (lower case) whose values are masked, encrypted and not redirected
     secret_header_names: frozenset[str] = field(default_factory=frozenset)
+    #: most instances one ``for_each`` task may expand to
+    max_map_items: int = 10_000
+    #: how deep sub-workflows may nest (a top-level job is depth 0)
+    max_workflow_depth: int = 5
     #: every worker that takes any job also runs the scheduler loop (cron schedules)
     scheduler: bool = True
     #: seconds one template render may take

@@ -30,6 +30,7 @@ from engine.security.keyring import KeyRing
 from engine.security.keys import Principal, parse_key_entries
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.store.audit import AuditFilter
+from engine.workflows import WorkflowMethods
 from schemas.jobs import JobSpec
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def _audit_creation(rows: NewJob, by: Actor | None) -> None:
         rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
 
 
-class Engine:
+class Engine(WorkflowMethods):
     def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
         self._store = store
         self.config = config
@@ -112,15 +113,29 @@ class Engine:
         return {r.name: InterfaceSchemas(r.input_schema, r.output_schema) for r in rows}
 
     async def validate(
-        self, spec: JobSpec, *, single_call: bool = False, scheduled: bool = False
+        self,
+        spec: JobSpec,
+        *,
+        single_call: bool = False,
+        scheduled: bool = False,
+        params_schema: Any = None,
     ) -> ValidatedJob:
         """Every creation-time check; raises :class:`JobInvalid` with the whole report.
-        ``scheduled``: the job is a schedule's, its templates may read ``schedule``."""
+        ``scheduled``: the job is a schedule's, its templates may read ``schedule``;
+        ``params_schema`` (a workflow definition's) types the templates' ``params``."""
         limited = limit_problems(spec, self.config.limits, single_call=single_call)
         if limited:
             raise JobInvalid(limited)
         masters = await self._masters_for(spec)
-        return validate_job(spec, masters, single_call=single_call, scheduled=scheduled)
+        workflows = await self._definitions_for(spec)
+        return validate_job(
+            spec,
+            masters,
+            single_call=single_call,
+            scheduled=scheduled,
+            params_schema=params_schema,
+            workflows=workflows,
+        )
 
     async def submit(
         self,
@@ -130,9 +145,11 @@ class Engine:
         owner: str = "",
         idempotency_key: str | None = None,
         document: Any = None,
+        params_schema: Any = None,
+        workflow: dict[str, Any] | None = None,
         by: Actor | None = None,
     ) -> SubmitResult:
-        validated = await self.validate(spec, single_call=single_call)
+        validated = await self.validate(spec, single_call=single_call, params_schema=params_schema)
         digest = request_hash(document) if idempotency_key else None
         rows = build_rows(
             validated,
@@ -140,6 +157,7 @@ class Engine:
             owner=owner,
             idempotency_key=idempotency_key,
             document_hash=digest,
+            workflow=workflow,
         )
         _audit_creation(rows, by)
         done = await self._write_submission(rows)
@@ -222,7 +240,9 @@ class Engine:
 
     async def get_job(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
-        return self.mask(views.job_detail(job, rows, self.config.default_timeout))
+        mapped = any(r.items_total is not None for r in rows)
+        running = await self._store.running_instances(job_id) if mapped else {}
+        return self.mask(views.job_detail(job, rows, self.config.default_timeout, running))
 
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner, with_results=True)
@@ -233,6 +253,32 @@ class Engine:
     ) -> list[dict[str, Any]]:
         rows = await self._store.attempts(job_id, task, owner=owner)
         return self.mask([views.attempt_view(r) for r in rows])
+
+    async def get_instances(
+        self,
+        job_id: str,
+        task: str,
+        *,
+        start: int = 0,
+        limit: int = 100,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the instances of a ``for_each`` task, from item ``start`` on."""
+        rows = await self._store.instances(job_id, task, start=start, limit=limit, owner=owner)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "job_id": job_id,
+            "task": task,
+            "items": [views.instance_view(r) for r in rows],
+            "next_start": rows[-1].item_index + 1 if more and rows else None,
+        }
+
+    async def get_instance_attempts(
+        self, job_id: str, task: str, index: int, *, owner: str | None = None
+    ) -> list[dict[str, Any]]:
+        rows = await self._store.instance_attempts(job_id, task, index, owner=owner)
+        return [views.attempt_view(r) for r in rows]
 
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)
@@ -395,6 +441,7 @@ class Engine:
             executor=self.executor(),
             metrics=self.metrics,
             only_jobs=only_jobs,
+            start_child=self._start_child,
             scheduler=scheduler,
             hosts=self.host_limiter(),
         )

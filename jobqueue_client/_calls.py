@@ -186,6 +186,56 @@ def list_jobs(
     )
 
 
+def _workflow_path(name: str, *rest: str) -> str:
+    return "/".join(("/workflows", quote(name, safe=""), *(quote(p, safe="") for p in rest)))
+
+
+def put_workflow(name: str, document: JobDocument) -> Call[tuple[dict[str, Any], bool]]:
+    """Save a definition: (the stored version, whether it is a new version)."""
+    content, headers = _document(document)
+    return Call(
+        method="PUT",
+        path=_workflow_path(name),
+        content=content,
+        headers=headers,
+        decode=lambda r: (_json(r), r.status_code == 201),
+    )
+
+
+def list_workflows() -> Call[tuple[dict[str, Any], ...]]:
+    return Call(method="GET", path="/workflows", decode=lambda r: tuple(_json(r)["items"]))
+
+
+def get_workflow(name: str, version: int | None = None) -> Call[dict[str, Any]]:
+    rest = ("versions", str(version)) if version is not None else ()
+    return Call(method="GET", path=_workflow_path(name, *rest), decode=_json)
+
+
+def delete_workflow(name: str) -> Call[None]:
+    return Call(method="DELETE", path=_workflow_path(name), decode=lambda r: None)
+
+
+def start_workflow(
+    name: str,
+    params: Mapping[str, Any] | None,
+    version: int | None,
+    idempotency_key: str | None,
+) -> Call[Job]:
+    run: dict[str, Any] = {"params": dict(params or {})}
+    if version is not None:
+        run["version"] = version
+    content, headers = _document(run)
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return Call(
+        method="POST",
+        path=_workflow_path(name, "runs"),
+        content=content,
+        headers=headers,
+        decode=_job_answer,
+    )
+
+
 class Deadline:
     """The pacing of ``wait()``: how long to sleep before the next poll, or WaitTimeout."""
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
-from typing import Self, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
@@ -131,6 +131,30 @@ class JobQueue:
                 return
             cursor = page.next_cursor
 
+    def put_workflow(self, name: str, document: JobDocument) -> tuple[dict[str, Any], bool]:
+        """Save a workflow definition: (the stored version, true when it is a new version)."""
+        return self._send(_calls.put_workflow(name, document))
+
+    def list_workflows(self) -> tuple[dict[str, Any], ...]:
+        return self._send(_calls.list_workflows())
+
+    def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return self._send(_calls.get_workflow(name, version))
+
+    def delete_workflow(self, name: str) -> None:
+        self._send(_calls.delete_workflow(name))
+
+    def start_workflow(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Start a job of a definition; ``job.raw["workflow"]`` names the version it runs."""
+        return self._send(_calls.start_workflow(name, params, version, idempotency_key))
+
     def close(self) -> None:
         self._http.close()
 
@@ -248,6 +272,30 @@ class AsyncJobQueue:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    async def put_workflow(self, name: str, document: JobDocument) -> tuple[dict[str, Any], bool]:
+        """Save a workflow definition: (the stored version, true when it is a new version)."""
+        return await self._send(_calls.put_workflow(name, document))
+
+    async def list_workflows(self) -> tuple[dict[str, Any], ...]:
+        return await self._send(_calls.list_workflows())
+
+    async def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return await self._send(_calls.get_workflow(name, version))
+
+    async def delete_workflow(self, name: str) -> None:
+        await self._send(_calls.delete_workflow(name))
+
+    async def start_workflow(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Start a job of a definition; ``job.raw["workflow"]`` names the version it runs."""
+        return await self._send(_calls.start_workflow(name, params, version, idempotency_key))
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -7,7 +7,7 @@ used on the request path. ``tests/integration/test_openapi.py`` checks real answ
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
@@ -160,6 +160,35 @@ class TaskDetail(BaseModel):
     skip_reason: Literal["when", "upstream"] | None = Field(
         default=None, description="skipped tasks only"
     )
+    instances: InstanceCounts | None = Field(
+        default=None, description="`for_each` tasks only, once expanded"
+    )
+    child_job_id: str | None = Field(
+        default=None, description="sub-workflow tasks only: the child job it started last"
+    )
+    workflow: dict[str, JsonValue] | None = Field(
+        default=None, description="sub-workflow tasks only: `{name, version}` it runs"
+    )
+
+
+class InstanceCounts(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+
+
+class ParentRef(BaseModel):
+    job_id: str
+    task: str
+
+
+class WorkflowRef(BaseModel):
+    name: str
+    version: int
+    context: dict[str, Any] | None = Field(
+        default=None, description="what its starter gave, such as a schedule's fire time"
+    )
 
 
 class JobDetail(BaseModel):
@@ -184,6 +213,12 @@ class JobDetail(BaseModel):
     ttl_seconds: float | None
     warnings: list[Problem] = Field(description="the creation-time warnings")
     tasks: list[TaskDetail]
+    workflow: WorkflowRef | None = Field(
+        default=None, description="the definition the job was started from; `null` otherwise"
+    )
+    parent: ParentRef | None = Field(
+        default=None, description="a sub-workflow's child job: the task that started it"
+    )
     schedule: dict[str, str] | None = Field(
         default=None,
         description="only on a job a cron schedule created: `{id, name, fire_time}`",
@@ -258,6 +293,33 @@ class Attempt(BaseModel):
 class AttemptList(BaseModel):
     job_id: JobId
     task: str
+    attempts: list[Attempt] = Field(description="oldest first")
+
+
+class Instance(BaseModel):
+    index: int = Field(description="the item's position in the list")
+    status: TaskStatusName
+    attempt: int
+    output: JsonValue = Field(description="the response body of its call")
+    error: dict[str, JsonValue] | None
+    child_job_id: str | None = Field(
+        default=None, description="an instance that runs a sub-workflow: its child job"
+    )
+
+
+class InstancePage(BaseModel):
+    job_id: JobId
+    task: str
+    items: list[Instance] = Field(description="in item order")
+    next_start: int | None = Field(
+        description="pass it back as `start` for the next page; `null` on the last"
+    )
+
+
+class InstanceAttemptList(BaseModel):
+    job_id: JobId
+    task: str
+    index: int
     attempts: list[Attempt] = Field(description="oldest first")
 
 

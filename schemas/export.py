@@ -13,13 +13,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from schemas.jobs import JobSpec, SingleCallSpec
+from schemas.jobs import SingleCallSpec
+from schemas.workflows import WorkflowDefinition
 
 SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
 
 
 def workflow_schema() -> dict[str, Any]:
-    schema = TypeAdapter(JobSpec | SingleCallSpec).json_schema(mode="validation")
+    # the DAG form with the fields of a stored definition (description, params_schema)
+    schema = TypeAdapter(WorkflowDefinition | SingleCallSpec).json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "JobQueue workflow document (DAG form or single call)"
     return schema

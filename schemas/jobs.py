@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     JsonValue,
     field_validator,
+    model_validator,
 )
 
 TASK_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -67,7 +68,7 @@ def check_url(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("url must not contain control characters (NUL, CR, LF, ...)")
     value = value.strip()
-    if "{{" not in value and "{%" not in value and not _SCHEME.match(value):
+    if value and "{{" not in value and "{%" not in value and not _SCHEME.match(value):
         raise ValueError("url must be an absolute http:// or https:// URL")
     return value
 
@@ -153,12 +154,44 @@ CALL_FIELDS = frozenset(CallFields.model_fields)
 JOB_FIELDS = frozenset(JobFields.model_fields)
 
 
+class SubWorkflow(_Strict):
+    """A task that runs a stored workflow definition as a child job instead of one call."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    #: the definition's version (default: its latest when the job is created)
+    version: int | None = Field(default=None, ge=1)
+    #: the child's params: templates, rendered when the task starts
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
 class TaskSpec(CallFields):
     name: str = Field(pattern=TASK_NAME_PATTERN, max_length=128)
+    #: may be left out (it is then ``""``) by a task that names a ``workflow``
+    url: str = Field(max_length=8192)
+    workflow: SubWorkflow | None = None
     ttl_seconds: Seconds | None = None
     depends_on: list[str] = Field(default_factory=list)
     when: str | None = Field(default=None, max_length=4096)
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    #: one template that renders a list: the task runs once per item (``item``, ``item_index``)
+    for_each: str | None = Field(default=None, max_length=4096)
+    #: at most this many instances of a ``for_each`` task run at once
+    max_parallel: int | None = Field(default=None, ge=1, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url_for_a_workflow(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("workflow") is not None and "url" not in data:
+            return {**data, "url": ""}
+        return data
+
+    @model_validator(mode="after")
+    def _call_or_workflow(self) -> TaskSpec:
+        if self.workflow is None and not self.url:
+            raise ValueError("a task needs a url (or a workflow to run instead)")
+        if self.workflow is not None and self.url:
+            raise ValueError("a task has either a url or a workflow, not both")
+        return self
 
 
 class JobSpec(JobFields, RetryFields):

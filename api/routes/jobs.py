@@ -32,6 +32,8 @@ from schemas.api import (
     BatchAnswer,
     BatchRequest,
     Graph,
+    InstanceAttemptList,
+    InstancePage,
     JobDetail,
     JobDocument,
     JobPage,
@@ -237,6 +239,7 @@ async def list_jobs(
     status: JobStatus | None = None,
     tag: Annotated[str | None, Query(max_length=128)] = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
+    workflow: Annotated[str | None, Query(max_length=128)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -246,6 +249,7 @@ async def list_jobs(
         status=status.value if status else None,
         tag=tag,
         name=name,
+        workflow=workflow,
         created_after=_epoch(created_after),
         created_before=_epoch(created_before),
         owner=principal.scope,
@@ -287,6 +291,35 @@ async def get_result(job_id: str, engine: EngineDep, principal: PrincipalDep) ->
 async def get_attempts(job_id: str, task: str, engine: EngineDep, principal: PrincipalDep) -> Any:
     attempts = await engine.get_attempts(job_id, task, owner=principal.scope)
     return {"job_id": job_id, "task": task, "attempts": attempts}
+
+
+@router.get(
+    "/jobs/{job_id}/tasks/{task}/instances",
+    summary="The instances of a for_each task, in item order, a page at a time",
+    description="Pass `next_start` back as `start` for the next page.",
+    responses=answers(200, InstancePage, "A page of instances", 404, 422),
+)
+async def get_instances(
+    job_id: str,
+    task: str,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    return await engine.get_instances(job_id, task, start=start, limit=limit, owner=principal.scope)
+
+
+@router.get(
+    "/jobs/{job_id}/tasks/{task}/instances/{index}/attempts",
+    summary="Every attempt of one instance of a for_each task",
+    responses=answers(200, InstanceAttemptList, "The instance's attempts, oldest first", 404),
+)
+async def get_instance_attempts(
+    job_id: str, task: str, index: int, engine: EngineDep, principal: PrincipalDep
+) -> Any:
+    attempts = await engine.get_instance_attempts(job_id, task, index, owner=principal.scope)
+    return {"job_id": job_id, "task": task, "index": index, "attempts": attempts}
 
 
 @router.get(

@@ -9,7 +9,20 @@ schema, ``keywords``/``shapes``/``tools`` are their parts, and ``memo`` remember
 one validation run (:func:`memo_scope`).
 """
 
-from engine.contracts.checks import check_task, schema_problems, validate_instance
+from engine.contracts.checks import (
+    check_task,
+    check_variables,
+    for_each_items,
+    schema_problems,
+    validate_instance,
+)
 from engine.contracts.memo import memo_scope
 
-__all__ = ["check_task", "memo_scope", "schema_problems", "validate_instance"]
+__all__ = [
+    "check_task",
+    "check_variables",
+    "for_each_items",
+    "memo_scope",
+    "schema_problems",
+    "validate_instance",
+]

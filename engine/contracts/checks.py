@@ -16,7 +16,9 @@ Problem codes:
 code                           severity  cause
 =============================  ========  ===================================================
 invalid_schema                 error     a schema is not valid draft-07 (or has a dangling $ref)
-unknown_output_path            error     ``tasks.X.output.a.b`` names a path X's schema lacks
+unknown_output_path            error     ``tasks.X.output.a.b`` (or ``item.a``) names a path
+                                         its schema lacks
+unknown_param                  error     ``params.a`` names a parameter ``params_schema`` lacks
 incompatible_types             error     a referenced value does not fit the input schema
 missing_input_property         error     a required input property the body never provides
 unexpected_input_property      error     a body key the input schema forbids
@@ -59,7 +61,7 @@ from engine.contracts.tools import (
 )
 from engine.errors import Problem
 from engine.jsonpointer import join_pointer, split_pointer
-from engine.templates import Reference, is_whole_expression
+from engine.templates import Reference, VariableReference, is_whole_expression
 
 __all__ = [
     "HEADERS_SCHEMA",
@@ -68,7 +70,9 @@ __all__ = [
     "PathLookup",
     "Verdict",
     "check_task",
+    "check_variables",
     "compare",
+    "for_each_items",
     "resolve_output_path",
     "schema_problems",
     "validate_instance",
@@ -383,3 +387,80 @@ def _check_interpolated(report: Report, ref: Reference, position: Any, text: str
         expected=type_names(kinds),
         actual="string",
     )
+
+
+#: the problem code of a path its variable's schema does not declare
+_UNKNOWN_VARIABLE_PATH = {"params": "unknown_param"}
+
+
+def check_variables(
+    *,
+    task: str,
+    task_index: int,
+    input_schema: dict[str, Any] | bool | None,
+    body: object,
+    refs: list[VariableReference],
+    variables: dict[str, Any],
+) -> tuple[list[Problem], list[Problem]]:
+    """The errors and warnings of a task's reads of typed variables: ``params.a`` against a
+    definition's ``params_schema``, ``item.a`` against the ``items`` schema of a ``for_each``
+    source. ``variables`` maps each typed variable to its schema; other reads are not checked."""
+    report = Report(task, task_index)
+    for ref in refs:
+        if ref.root in variables:
+            _check_variable(report, ref, variables[ref.root], input_schema, body)
+    return report.errors, report.warnings
+
+
+def for_each_items(output_schema: Any, path: tuple[str | int, ...]) -> tuple[str, Any]:
+    """What a ``for_each`` over ``tasks.X.output<path>`` iterates, by X's output schema:
+    ``("items", node)`` (the schema of one item, a :class:`Node`), ``("not_array", text)`` when
+    the schema says the value is not an array, ``("unknown", None)`` when it cannot be told."""
+    found, _ = lookup_output_path(Node(output_schema, output_schema), path)
+    if found is None:
+        return "unknown", None
+    try:
+        schema = deref(found).schema
+    except UnresolvedRef:
+        return "unknown", None
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    kinds = {declared} if isinstance(declared, str) else set(declared or ())
+    if kinds and "array" not in kinds:
+        return "not_array", describe(found)
+    item, _ = lookup_output_path(found, (0,))
+    return ("items", item) if item is not None else ("unknown", None)
+
+
+def _check_variable(
+    report: Report, ref: VariableReference, schema: Any, input_schema: Any, body: object
+) -> None:
+    text = format_path(ref.path, ref.root)
+    start = schema if isinstance(schema, Node) else Node(schema, schema)
+    found, lookup = lookup_output_path(start, ref.path)
+    if lookup.status == "missing":
+        what = "params_schema" if ref.root == "params" else f"the schema of {ref.root!r}"
+        report.add(
+            True,
+            _UNKNOWN_VARIABLE_PATH.get(ref.root, "unknown_output_path"),
+            f"{text} does not exist in {what}: {lookup.reason.replace('output', ref.root, 1)}",
+            ref.pointer,
+            expected=list(lookup.declared),
+            actual=text,
+        )
+        return
+    if found is None or ref.dynamic or input_schema is None or ref.body_path is None:
+        return
+    if not ref.whole:
+        return
+    position = input_position(input_schema, ref.body_path)
+    if position.status != "found":
+        return
+    as_ref = Reference(
+        task=ref.root,
+        attr="output",
+        path=ref.path,
+        pointer=ref.pointer,
+        body_path=ref.body_path,
+        whole=True,
+    )
+    _check_whole(report, as_ref, found, position, text)

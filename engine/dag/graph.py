@@ -49,6 +49,11 @@ def task_references(task: TaskSpec, index: int) -> list[Reference]:
         refs += find_references(task.body, pointer=f"{base}/body", body_root=f"{base}/body")
     if task.when:
         refs += find_references(task.when, pointer=f"{base}/when", condition=True)
+    if task.for_each:
+        refs += find_references(task.for_each, pointer=f"{base}/for_each")
+    if task.workflow is not None and task.workflow.params:
+        where = f"{base}/workflow/params"
+        refs += find_references(task.workflow.params, pointer=where, body_root=where)
     return refs
 
 

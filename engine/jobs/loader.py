@@ -44,6 +44,7 @@ from engine.jobs.yaml_reader import (
 )
 from engine.jsonpointer import join_pointer
 from schemas.jobs import InlineInterface, JobSpec, SingleCallSpec, TaskSpec, parse_job_document
+from schemas.workflows import split_definition
 
 __all__ = [
     "MAX_VALUES",
@@ -129,8 +130,12 @@ def load_workflow_file(
 
 def parse_workflow(loaded: LoadedDocument) -> JobSpec:
     """Validate the document into a :class:`JobSpec`; every field error at once, with lines."""
+    document = loaded.document
+    if isinstance(document, dict) and "tasks" in document:
+        # a workflow definition file runs as the job it describes
+        document, _ = split_definition(document)
     try:
-        return parse_job_document(loaded.document)
+        return parse_job_document(document)
     except ValidationError as exc:
         problems = [_field_problem(error, loaded) for error in exc.errors(include_url=False)]
         raise JobInvalid(errors=problems) from exc

@@ -54,6 +54,9 @@ def _task_spec(
         retry_on_status=_retry_value(task, job, "retry_on_status"),
         input_schema=schemas.input_schema if schemas else None,
         output_schema=schemas.output_schema if schemas else None,
+        for_each=task.for_each,
+        max_parallel=task.max_parallel,
+        workflow=task.workflow.model_dump() if task.workflow else None,
     )
 
 
@@ -64,9 +67,13 @@ def build_rows(
     owner: str = "",
     idempotency_key: str | None = None,
     document_hash: str | None = None,
+    workflow: dict[str, Any] | None = None,
+    parent: tuple[str, str, int] | None = None,
     context: dict[str, Any] | None = None,
 ) -> NewJob:
-    """The rows of a validated job; ``context``: extra template roots (``schedule``)."""
+    """The rows of a validated job; ``context``: extra template roots (``schedule``);
+    ``workflow``: ``{"name", "version", "context"}`` of the definition the job runs;
+    ``parent``: (job id, task, depth) of the sub-workflow task a child job runs for."""
     job = validated.spec
     now = time.time()
     job_id = new_job_id()
@@ -86,7 +93,16 @@ def build_rows(
                 "spec": _task_spec(task, job, validated, position).to_json(),
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
-                "templated": has_template([task.url, task.headers, task.params, task.body]),
+                "templated": has_template(
+                    [
+                        task.url,
+                        task.headers,
+                        task.params,
+                        task.body,
+                        task.for_each,
+                        task.workflow.params if task.workflow else None,
+                    ]
+                ),
                 "attempt": 0,
                 "tries": 0,
                 "max_attempts": _retry_value(task, job, "max_attempts") or 1,
@@ -122,6 +138,13 @@ def build_rows(
             "request_hash": document_hash,
             "warnings": [w.to_dict() for w in validated.warnings],
             "tags": job.tags,
+            # every row carries every key (the batch inserts with one executemany)
+            "workflow_name": workflow["name"] if workflow else None,
+            "workflow_version": workflow["version"] if workflow else None,
+            "workflow_context": workflow.get("context") if workflow else None,
+            "parent_job_id": parent[0] if parent else None,
+            "parent_task": parent[1] if parent else None,
+            "depth": parent[2] if parent else 0,
             "context": context,
         },
         tasks=task_rows,

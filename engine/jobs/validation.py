@@ -18,12 +18,24 @@ from typing import Any
 
 import orjson
 
-from engine.contracts import check_task, memo_scope, schema_problems
+from engine.contracts import (
+    check_task,
+    check_variables,
+    for_each_items,
+    memo_scope,
+    schema_problems,
+)
 from engine.dag import GraphResult, NameHints, build_graph, topological_order
 from engine.errors import JobInvalid, Problem
+from engine.jobs.subworkflows import DefinitionInfo
 from engine.jsonpointer import escape_token
 from engine.schedules.context import schedule_problems
-from engine.templates import has_template, syntax_problems
+from engine.templates import (
+    VariableReference,
+    find_variable_references,
+    has_template,
+    syntax_problems,
+)
 from schemas.jobs import JobSpec, TaskSpec
 
 Schema = dict[str, Any] | bool | None
@@ -56,6 +68,8 @@ def validate_job(
     masters: Mapping[str, InterfaceSchemas],
     *,
     single_call: bool = False,
+    params_schema: Schema = None,
+    workflows: Mapping[tuple[str, int | None], DefinitionInfo] | None = None,
     scheduled: bool = False,
 ) -> ValidatedJob:
     """Validate a job; raise :class:`JobInvalid` with every error (and the warnings).
@@ -63,15 +77,18 @@ def validate_job(
     ``masters`` are the stored InterfaceMasters by name; the job's own ``interfaces`` win over
     them. ``scheduled``: a schedule creates the job, so its templates may read ``schedule``.
     With ``single_call`` the locations point into the single-call document (``/body/ids``
-    instead of ``/tasks/0/body/ids``).
+    instead of ``/tasks/0/body/ids``). With ``params_schema`` (a workflow definition's), every
+    ``params.x`` a template reads must be declared by it, and is typed by it. ``workflows`` are
+    the stored definitions that sub-workflow tasks name, by (name, version or ``None`` for the
+    latest); a name missing from it is an ``unknown_workflow``.
     """
-    plain = _plain_single_task(spec)
+    plain = _plain_single_task(spec) if params_schema is None else None
     if plain is not None:
         return plain
     with _gc_paused():
         graph = build_graph(spec)
         syntax = _syntax_problems(spec)
-        resolved = _Resolver(spec, masters)
+        resolved = _Resolver(spec, masters, workflows or {})
         errors = [*graph.problems, *syntax, *resolved.problems]
         errors += schedule_problems(spec, scheduled=scheduled)
         warnings: list[Problem] = []
@@ -79,6 +96,10 @@ def validate_job(
             broken = {p.task for p in syntax}
             more, warnings = _check_interfaces(spec, graph, resolved, broken)
             errors += more
+        if params_schema is not None:
+            more, warned = _check_params(spec, params_schema, resolved, {p.task for p in syntax})
+            errors += more
+            warnings += warned
         order = (
             () if errors else tuple(topological_order([t.name for t in spec.tasks], graph.upstream))
         )
@@ -103,6 +124,8 @@ def _plain_single_task(spec: JobSpec) -> ValidatedJob | None:
     task = spec.tasks[0]
     if (
         task.depends_on
+        or task.workflow is not None
+        or task.for_each
         or task.when
         or task.interface
         or task.input_schema is not None
@@ -143,6 +166,11 @@ def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
             found += syntax_problems(value, pointer=f"{base}/{field}", task=task.name)
     if task.when:
         found += syntax_problems(task.when, pointer=f"{base}/when", task=task.name, condition=True)
+    if task.for_each:
+        found += syntax_problems(task.for_each, pointer=f"{base}/for_each", task=task.name)
+    if task.workflow is not None and task.workflow.params:
+        where = f"{base}/workflow/params"
+        found += syntax_problems(task.workflow.params, pointer=where, task=task.name)
     return found
 
 
@@ -153,12 +181,21 @@ def _syntax_problems(spec: JobSpec) -> list[Problem]:
 class _Resolver:
     """Each task's schemas (inline > job ``interfaces`` > stored masters) and their problems."""
 
-    def __init__(self, spec: JobSpec, masters: Mapping[str, InterfaceSchemas]) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        masters: Mapping[str, InterfaceSchemas],
+        workflows: Mapping[tuple[str, int | None], DefinitionInfo],
+    ) -> None:
         self.problems: list[Problem] = []
+        #: the definition each sub-workflow task runs
+        self.children: dict[str, DefinitionInfo] = {}
         self.schemas: dict[str, InterfaceSchemas] = {}
         #: (task, "input" | "output") whose schema is not valid draft-07
         self.invalid: set[tuple[str, str]] = set()
         self._checked: dict[bytes, list[Problem]] = {}
+        #: the ``for_each`` tasks
+        self.mapped = {t.name for t in spec.tasks if t.for_each}
         known = dict(masters)
         for name, inline in spec.interfaces.items():
             where = f"/interfaces/{escape_token(name)}"
@@ -168,6 +205,12 @@ class _Resolver:
             )
         hints = NameHints(known)
         for i, task in enumerate(spec.tasks):
+            if task.workflow is not None:
+                child = workflows.get((task.workflow.name, task.workflow.version))
+                if child is None:
+                    self.problems.append(_unknown_workflow(task, i, workflows))
+                else:
+                    self.children[task.name] = child
             iface = known.get(task.interface) if task.interface is not None else None
             if task.interface is not None and iface is None:
                 self.problems.append(_unknown_interface(task, i, hints))
@@ -200,10 +243,19 @@ class _Resolver:
         return None if found else schema
 
     def usable(self, task: str, kind: str) -> Schema:
+        """The schema checks use: a ``for_each`` task's output is the array of its instances'
+        outputs."""
         if (task, kind) in self.invalid:
             return None
         schemas = self.schemas[task]
-        return schemas.input_schema if kind == "input" else schemas.output_schema
+        if kind == "input":
+            return schemas.input_schema
+        output = schemas.output_schema
+        if output is None and task in self.children and (task, "output") not in self.invalid:
+            output = self.children[task].result_schema
+        if task in self.mapped and output is not None:
+            return {"type": "array", "items": output}
+        return output
 
 
 def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
@@ -219,23 +271,205 @@ def _unknown_interface(task: TaskSpec, index: int, hints: NameHints) -> Problem:
     )
 
 
+def _unknown_workflow(
+    task: TaskSpec, index: int, workflows: Mapping[tuple[str, int | None], DefinitionInfo]
+) -> Problem:
+    assert task.workflow is not None
+    name, version = task.workflow.name, task.workflow.version
+    known = sorted({n for n, _ in workflows})
+    stored = name in known
+    where = f"/tasks/{index}/workflow/" + ("version" if stored else "name")
+    what = f"has no version {version}" if stored else "is not a stored workflow definition"
+    return Problem(
+        code="unknown_workflow",
+        task=task.name,
+        location=where,
+        message=f"task {task.name!r} runs the workflow {name!r}, which {what}"
+        " (store it with PUT /api/v1/workflows/{name} or jobqueue workflows apply)",
+        actual=name if not stored else version,
+    )
+
+
+def _check_child_params(
+    task: TaskSpec, index: int, graph: GraphResult, resolved: _Resolver
+) -> tuple[list[Problem], list[Problem]]:
+    """A sub-workflow task's ``workflow.params`` against the definition's ``params_schema``:
+    its templates and literals, like a body against an input schema."""
+    child = resolved.children.get(task.name)
+    if child is None or task.workflow is None:
+        return [], []
+    where = f"/tasks/{index}/workflow/params"
+    refs = [r for r in graph.references[index] if r.pointer.startswith(where)]
+    ups = graph.upstream.get(task.name, ())
+    errors, warnings = check_task(
+        task=task.name,
+        task_index=index,
+        input_schema=child.params_schema,
+        body=task.workflow.params,
+        refs=refs,
+        upstream_outputs={up: resolved.usable(up, "output") for up in ups},
+    )
+    body = f"/tasks/{index}/body"
+
+    def moved(p: Problem) -> Problem:
+        if p.location == body or p.location.startswith(body + "/"):
+            return replace(p, location=where + p.location[len(body) :])
+        return p
+
+    return [moved(p) for p in errors], [moved(p) for p in warnings]
+
+
 def _check_interfaces(
     spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
 ) -> tuple[list[Problem], list[Problem]]:
     """``check_task`` for every task whose templates parse."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+    errors, warnings = _check_items(spec, graph, resolved, broken)
     for i, task in enumerate(spec.tasks):
         if task.name in broken:
             continue
         ups = graph.upstream.get(task.name, ())
+        refs = graph.references[i]
+        if task.workflow is not None:
+            child_errors, child_warnings = _check_child_params(task, i, graph, resolved)
+            errors += child_errors
+            warnings += child_warnings
+            where = f"/tasks/{i}/workflow/params"
+            refs = [r for r in refs if not r.pointer.startswith(where)]
         found_errors, found_warnings = check_task(
             task=task.name,
             task_index=i,
             input_schema=resolved.usable(task.name, "input"),
             body=task.body,
-            refs=graph.references[i],
+            refs=refs,
             upstream_outputs={up: resolved.usable(up, "output") for up in ups},
+        )
+        errors += found_errors
+        warnings += found_warnings
+    return errors, warnings
+
+
+_ITEM = frozenset({"item", "item_index"})
+
+
+def _check_items(
+    spec: JobSpec, graph: GraphResult, resolved: _Resolver, broken: set[str | None]
+) -> tuple[list[Problem], list[Problem]]:
+    """``for_each`` sources are arrays (``for_each_not_array``) and ``item`` reads follow their
+    ``items`` schema; ``item`` outside a ``for_each`` task is an error."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, task in enumerate(spec.tasks):
+        if task.name in broken:
+            continue
+        refs = task_variable_references(task, i, _ITEM)
+        if not task.for_each:
+            errors += [_item_outside(task, ref) for ref in refs]
+            continue
+        item = _item_schema(task, i, graph, resolved, errors)
+        if item is None:
+            continue
+        found_errors, found_warnings = check_variables(
+            task=task.name,
+            task_index=i,
+            input_schema=resolved.usable(task.name, "input"),
+            body=task.body,
+            refs=[r for r in refs if r.root == "item"],
+            variables={"item": item},
+        )
+        errors += found_errors
+        warnings += found_warnings
+    return errors, warnings
+
+
+def _item_schema(
+    task: TaskSpec, index: int, graph: GraphResult, resolved: _Resolver, errors: list[Problem]
+) -> Any:
+    """The schema node of one item of a ``for_each`` that is exactly one ``tasks.X.output...``
+    reference, when X's output schema tells it (``None`` otherwise)."""
+    where = f"/tasks/{index}/for_each"
+    refs = [r for r in graph.references[index] if r.pointer == where]
+    if len(refs) != 1 or not refs[0].whole or refs[0].attr != "output":
+        return None
+    ref = refs[0]
+    source = resolved.usable(ref.task, "output")
+    if source is None:
+        return None
+    verdict, found = for_each_items(source, ref.path)
+    if verdict == "not_array":
+        text = f"tasks.{ref.task}.output" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in ref.path
+        )
+        errors.append(
+            Problem(
+                code="for_each_not_array",
+                task=task.name,
+                location=where,
+                edge=f"{ref.task} -> {task.name}",
+                message=f"for_each needs a list, but {text} is {found} by the output schema "
+                f"of {ref.task!r}",
+                expected="array",
+                actual=found,
+            )
+        )
+        return None
+    return found if verdict == "items" else None
+
+
+def _item_outside(task: TaskSpec, ref: VariableReference) -> Problem:
+    return Problem(
+        code="item_outside_for_each",
+        task=task.name,
+        location=ref.pointer,
+        message=f"{ref.root} is defined only in a task with for_each; task {task.name!r} has none",
+    )
+
+
+def task_variable_references(
+    task: TaskSpec, index: int, roots: frozenset[str]
+) -> list[VariableReference]:
+    """Every read of a variable in ``roots`` in a task's url, headers, params, body and ``when``."""
+    base = f"/tasks/{index}"
+    refs = find_variable_references(task.url, roots=roots, pointer=f"{base}/url")
+    for field in ("headers", "params"):
+        value = getattr(task, field)
+        if value:
+            refs += find_variable_references(value, roots=roots, pointer=f"{base}/{field}")
+    if task.body is not None:
+        refs += find_variable_references(
+            task.body, roots=roots, pointer=f"{base}/body", body_root=f"{base}/body"
+        )
+    if task.when:
+        refs += find_variable_references(
+            task.when, roots=roots, pointer=f"{base}/when", condition=True
+        )
+    if task.workflow is not None and task.workflow.params:
+        where = f"{base}/workflow/params"
+        refs += find_variable_references(task.workflow.params, roots=roots, pointer=where)
+    return refs
+
+
+_PARAMS = frozenset({"params"})
+
+
+def _check_params(
+    spec: JobSpec, params_schema: Schema, resolved: _Resolver, broken: set[str | None]
+) -> tuple[list[Problem], list[Problem]]:
+    """``params.x`` reads against a definition's ``params_schema`` (itself valid draft-07)."""
+    invalid = schema_problems(params_schema, location="/params_schema", task=None)
+    if invalid:
+        return invalid, []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, task in enumerate(spec.tasks):
+        if task.name in broken:
+            continue
+        found_errors, found_warnings = check_variables(
+            task=task.name,
+            task_index=i,
+            input_schema=resolved.usable(task.name, "input") if spec.validate_interfaces else None,
+            body=task.body,
+            refs=task_variable_references(task, i, _PARAMS),
+            variables={"params": params_schema},
         )
         errors += found_errors
         warnings += found_warnings

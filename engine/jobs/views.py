@@ -38,12 +38,18 @@ def task_summary(row: Row[Any], *, full: bool) -> dict[str, Any]:
         }
         if row.skip_reason:
             data["skip_reason"] = row.skip_reason
+        if spec.workflow is not None:
+            data["workflow"] = {k: spec.workflow.get(k) for k in ("name", "version")}
     return data
 
 
 def job_detail(
-    job: Row[Any], task_rows: Sequence[Row[Any]], default_timeout: float
+    job: Row[Any],
+    task_rows: Sequence[Row[Any]],
+    default_timeout: float,
+    running_instances: dict[int, int] | None = None,
 ) -> dict[str, Any]:
+    """``running_instances``: how many instances of each ``for_each`` task run, by task id."""
     only = task_rows[0] if len(task_rows) == 1 else None
     spec = StoredTaskSpec.from_json(only.spec) if only is not None else None
     made_by = (job.context or {}).get("schedule")
@@ -65,7 +71,55 @@ def job_detail(
         "tags": list(job.tags or []),
         "ttl_seconds": job.ttl_seconds,
         "warnings": job.warnings or [],
-        "tasks": [task_summary(t, full=True) for t in task_rows],
+        "tasks": [_with_instances(t, running_instances or {}) for t in task_rows],
+        "workflow": workflow_ref(job),
+        "parent": (
+            {"job_id": job.parent_job_id, "task": job.parent_task} if job.parent_job_id else None
+        ),
+    }
+
+
+def _with_instances(row: Row[Any], running: dict[int, int]) -> dict[str, Any]:
+    data = task_summary(row, full=True)
+    if row.child_job_id is not None:
+        data["child_job_id"] = row.child_job_id
+    if row.items_total is not None:
+        data["instances"] = {
+            "total": row.items_total,
+            "succeeded": row.items_succeeded or 0,
+            "failed": row.items_failed or 0,
+            "running": running.get(row.id, 0),
+        }
+    return data
+
+
+def workflow_ref(job: Row[Any]) -> dict[str, Any] | None:
+    """``{"name", "version"}`` (and ``context`` when its starter gave one) of the definition a
+    job was started from; ``None`` for a job submitted as a document."""
+    if job.workflow_name is None:
+        return None
+    ref: dict[str, Any] = {"name": job.workflow_name, "version": job.workflow_version}
+    if job.workflow_context:
+        ref["context"] = job.workflow_context
+    return ref
+
+
+def workflow_summary(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "version": row.version,
+        "description": row.description,
+        "created_at": iso(row.created_at),
+    }
+
+
+def workflow_view(row: Row[Any], versions: Sequence[Row[Any]]) -> dict[str, Any]:
+    """One version of a definition, with every version's number and time."""
+    return {
+        **workflow_summary(row),
+        "params_schema": row.params_schema,
+        "document": row.document,
+        "versions": [{"version": v.version, "created_at": iso(v.created_at)} for v in versions],
     }
 
 
@@ -132,6 +186,19 @@ def attempt_view(row: Row[Any]) -> dict[str, Any]:
         "response_status": row.response_status,
         "error": row.error,
     }
+
+
+def instance_view(row: Row[Any]) -> dict[str, Any]:
+    data = {
+        "index": row.item_index,
+        "status": row.status,
+        "attempt": row.attempt,
+        "output": row.response_body,
+        "error": row.error,
+    }
+    if row.child_job_id is not None:
+        data["child_job_id"] = row.child_job_id
+    return data
 
 
 def graph_view(task_rows: Sequence[Row[Any]]) -> dict[str, Any]:

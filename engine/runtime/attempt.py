@@ -59,12 +59,24 @@ def _outcome(task: ClaimedTask, status: TaskStatus, **fields: Any) -> Outcome:
         status=status,
         attempt_status=attempt_status,
         finished_at=time.time(),
+        parent_id=task.spec.parent_id,
         **fields,
     )
 
 
 def failed(task: ClaimedTask, error: dict[str, Any], **fields: Any) -> Outcome:
     return _outcome(task, TaskStatus.FAILED, error=error, **fields)
+
+
+def skipped(task: ClaimedTask, message: str, reason: str) -> Outcome:
+    return _outcome(
+        task,
+        TaskStatus.SKIPPED,
+        attempt_status=AttemptStatus.SKIPPED,
+        counts=False,
+        skip_reason=reason,
+        error={"type": "condition_false", "message": message},
+    )
 
 
 def _header_text(value: Any) -> str:
@@ -94,17 +106,12 @@ async def _render(
     if not task.templated and not spec.when:
         return parts, None
     context = build_context(**(await load(task)))
+    if spec.parent_id is not None:  # an instance of a for_each task
+        context |= {"item": spec.item, "item_index": spec.item_index}
     base = f"/tasks/{spec.position}"
     try:
         if spec.when and not evaluate_condition(spec.when, context, env=env):
-            return parts, _outcome(
-                task,
-                TaskStatus.SKIPPED,
-                attempt_status=AttemptStatus.SKIPPED,
-                counts=False,
-                skip_reason=SKIP_WHEN,
-                error={"type": "condition_false", "message": f"when: {spec.when} is false"},
-            )
+            return parts, skipped(task, f"when: {spec.when} is false", SKIP_WHEN)
         rendered = {
             k: render_value(v, context, pointer=f"{base}/{k}", env=env) for k, v in parts.items()
         }

@@ -30,8 +30,9 @@ from engine.http import Executor
 from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
-from engine.runtime.attempt import AttemptSettings, run_attempt
+from engine.runtime.attempt import AttemptSettings, ContextLoader, failed, run_attempt
 from engine.runtime.backoff import Backoff, is_transient
+from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobqueue.worker")
 T = TypeVar("T")
+#: (a sub-workflow task, its render-input loader) -> the outcome that ends it at once, or None
+#: once its child job is started
+StartChild = Callable[[ClaimedTask, ContextLoader], Awaitable[Outcome | None]]
 
 
 class Worker:
@@ -56,10 +60,13 @@ class Worker:
         executor: Executor,
         metrics: Metrics,
         only_jobs: frozenset[str] | None = None,
+        start_child: StartChild | None = None,
         scheduler: Scheduler | None = None,
         hosts: HostLimiter | None = None,
     ) -> None:
         self._store = store
+        #: starts the child job of a sub-workflow task (the engine validates and builds it)
+        self._start_child = start_child
         #: the scheduler loop that runs beside the claim loop (not in burst mode)
         self._scheduler = scheduler
         #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
@@ -308,7 +315,24 @@ class Worker:
 
     async def _execute(self, task: ClaimedTask) -> None:
         try:
-            outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
+            if task.spec.workflow is not None and task.spec.for_each is None:
+                started = await self._run_child(task)
+                if started is None:
+                    return
+                outcome = started
+            elif task.spec.for_each is not None:
+                expanded = await expand_task(
+                    task,
+                    self._load_context,
+                    self.settings.templates,
+                    self._store,
+                    self.config.max_map_items,
+                )
+                if expanded is None:
+                    return
+                outcome = expanded
+            else:
+                outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
             if self._current(task):
                 self._free_slot(task.id, wake=False)  # _record decides who gets the slot
             await self._record_until_done(task, outcome)
@@ -326,6 +350,12 @@ class Worker:
             if self._current(task):
                 self._running.pop(task.id, None)
                 self._free_slot(task.id)
+
+    async def _run_child(self, task: ClaimedTask) -> Outcome | None:
+        if self._start_child is None:
+            error = {"type": "subworkflow", "message": "this worker cannot start sub-workflows"}
+            return failed(task, error)
+        return await self._start_child(task, self._load_context)
 
     async def _record_until_done(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome, again and again while the database is unavailable (the task
@@ -380,7 +410,7 @@ class Worker:
             duration_ms=outcome.duration_ms,
             error_type=(outcome.error or {}).get("type"),
         )
-        if outcome.status is TaskStatus.SUCCEEDED and not outcome.solo:
+        if outcome.status is TaskStatus.SUCCEEDED and not outcome.solo and not outcome.parent_id:
             self._cache.remember_output(
                 task.job_id,
                 task.name,

@@ -8,6 +8,7 @@ from engine.store.records import ClaimedTask, Outcome, StoredTaskSpec, Transitio
 from engine.store.schedules import Fired
 from engine.store.store import Store
 from engine.store.submit import NewJob, Submitted
+from engine.store.workflows import NewDefinition, SavedDefinition
 
 __all__ = [
     "Canceled",
@@ -15,9 +16,11 @@ __all__ = [
     "Dispatch",
     "Fired",
     "JobFilter",
+    "NewDefinition",
     "NewJob",
     "Outcome",
     "Reaped",
+    "SavedDefinition",
     "Store",
     "StoredTaskSpec",
     "Submitted",

@@ -19,8 +19,10 @@ from engine.states import (
     TaskStatus,
 )
 from engine.store.attempts import end_attempt, fence
+from engine.store.children import active_children, end_waiting_tasks
+from engine.store.instances import account
 from engine.store.progress import settle
-from engine.store.records import Transition
+from engine.store.records import Outcome, Transition
 from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
@@ -56,44 +58,53 @@ class CancelOp(WriteOp[Canceled]):
         if JobStatus(status) in JOB_TERMINAL:
             raise Conflict(f"job {self.job_id} already ended: {status}")
         now = time.time()
-        running = (
-            await conn.execute(
-                select(tasks.c.id, tasks.c.attempt).where(
-                    tasks.c.job_id == self.job_id, tasks.c.status == TaskStatus.RUNNING.value
-                )
-            )
-        ).all()
+        interrupted = await _cancel_job(conn, self.job_id, now)
+        # a child job canceled on its own fails the sub-workflow task that waits for it
+        parents = await end_waiting_tasks(conn, {self.job_id: JobStatus.CANCELED}, now)
+        if parents:
+            self.wakes = await settle(conn, parents, now)
+        return Canceled(status=JobStatus.CANCELED.value, interrupted=interrupted)
+
+
+async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tuple[int, int]]:
+    """Cancel a job, its unfinished tasks and, first, its running child jobs; returns the
+    (task id, attempt) of the calls that were running."""
+    interrupted: list[tuple[int, int]] = []
+    for child in await active_children(conn, job_id):
+        interrupted += await _cancel_job(conn, child, now)
+    running = (
         await conn.execute(
-            update(tasks)
-            .where(tasks.c.job_id == self.job_id, tasks.c.status.in_(_ACTIVE_TASK))
-            .values(
-                status=TaskStatus.CANCELED.value,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                error={"type": "canceled", "message": "the job was canceled"},
+            select(tasks.c.id, tasks.c.attempt).where(
+                tasks.c.job_id == job_id, tasks.c.status == TaskStatus.RUNNING.value
             )
         )
-        await conn.execute(
-            update(attempts)
-            .where(
-                attempts.c.job_id == self.job_id,
-                attempts.c.status == AttemptStatus.RUNNING.value,
-            )
-            .values(status=AttemptStatus.CANCELED.value, finished_at=now)
+    ).all()
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.job_id == job_id, tasks.c.status.in_(_ACTIVE_TASK))
+        .values(
+            status=TaskStatus.CANCELED.value,
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            error={"type": "canceled", "message": "the job was canceled"},
         )
-        await conn.execute(
-            update(jobs)
-            .where(jobs.c.id == self.job_id)
-            .values(
-                status=JobStatus.CANCELED.value,
-                finished_at=now,
-                expires_at=jobs.c.ttl_seconds + now,
-            )
+    )
+    await conn.execute(
+        update(attempts)
+        .where(attempts.c.job_id == job_id, attempts.c.status == AttemptStatus.RUNNING.value)
+        .values(status=AttemptStatus.CANCELED.value, finished_at=now)
+    )
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
+            status=JobStatus.CANCELED.value,
+            finished_at=now,
+            expires_at=jobs.c.ttl_seconds + now,
         )
-        return Canceled(
-            status=JobStatus.CANCELED.value, interrupted=[(r.id, r.attempt) for r in running]
-        )
+    )
+    return interrupted + [(r.id, r.attempt) for r in running]
 
 
 class RetryJobOp(WriteOp[str]):
@@ -109,11 +120,22 @@ class RetryJobOp(WriteOp[str]):
         status = await _job_status(conn, self.job_id, self.owner)
         if status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
             raise Conflict(f"job {self.job_id} is {status}; only failed or canceled jobs retry")
+        retried = [s.value for s in TASK_RETRYABLE]
+        # the instances of for_each tasks that run again go; the new run expands afresh
+        parents = select(tasks.c.id).where(
+            tasks.c.job_id == self.job_id,
+            tasks.c.parent_id.is_(None),
+            tasks.c.status.in_(retried),
+        )
+        await conn.execute(
+            delete(tasks).where(tasks.c.job_id == self.job_id, tasks.c.parent_id.in_(parents))
+        )
         await conn.execute(
             update(tasks)
             .where(
                 tasks.c.job_id == self.job_id,
-                tasks.c.status.in_([s.value for s in TASK_RETRYABLE]),
+                tasks.c.parent_id.is_(None),
+                tasks.c.status.in_(retried),
             )
             .values(
                 status=TaskStatus.PENDING.value,
@@ -161,12 +183,16 @@ class ReapOp(WriteOp[Reaped]):
 
     async def apply(self, conn: AsyncConnection) -> Reaped:
         now = self.now if self.now is not None else time.time()
+        self._dead_instances: list[Outcome] = []
         lost = await self._lost_leases(conn, now)
         expired, interrupted = await self._expired(conn, now)
         changed = lost + expired
         requeued = sum(1 for t in lost if t.new is TaskStatus.QUEUED)
         ended = {t.job_id for t in changed if t.new is TaskStatus.FAILED}
-        if await settle(conn, ended, now) or requeued:
+        # a for_each instance that failed here is counted on its parent like any other
+        parents_ended, promoted = await account(conn, self._dead_instances, now)
+        ended = (ended - {o.job_id for o in self._dead_instances}) | parents_ended
+        if await settle(conn, ended, now) or requeued or promoted:
             self.wakes = True
         deleted = await _delete_expired_jobs(conn, now)
         return Reaped(
@@ -181,7 +207,14 @@ class ReapOp(WriteOp[Reaped]):
     async def _lost_leases(self, conn: AsyncConnection, now: float) -> list[Transition]:
         rows = (
             await conn.execute(
-                select(tasks.c.id, tasks.c.job_id, tasks.c.name, tasks.c.attempt, tasks.c.rescues)
+                select(
+                    tasks.c.id,
+                    tasks.c.job_id,
+                    tasks.c.name,
+                    tasks.c.attempt,
+                    tasks.c.rescues,
+                    tasks.c.parent_id,
+                )
                 .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_expires_at < now)
                 .with_for_update(skip_locked=True)
             )
@@ -202,6 +235,20 @@ class ReapOp(WriteOp[Reaped]):
                 values |= {"status": new.value, "next_attempt_at": time.time()}
             await conn.execute(update(tasks).where(fence(row.id, row.attempt)).values(**values))
             changed.append(_transition(row, TaskStatus.RUNNING, new, "lost"))
+            if dead and row.parent_id is not None:
+                self._dead_instances.append(
+                    Outcome(
+                        task_id=row.id,
+                        job_id=row.job_id,
+                        attempt=row.attempt,
+                        solo=False,
+                        status=TaskStatus.FAILED,
+                        attempt_status=AttemptStatus.LOST,
+                        finished_at=now,
+                        error=values["error"],
+                        parent_id=row.parent_id,
+                    )
+                )
         return changed
 
     async def _expired(

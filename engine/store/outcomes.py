@@ -16,6 +16,7 @@ from engine.dag import job_outcome
 from engine.states import AttemptStatus, TaskStatus
 from engine.store.attempts import attempt_fence, fence, fence_many
 from engine.store.claims import Dispatch, claim_tasks
+from engine.store.instances import account
 from engine.store.progress import finish_jobs, settle
 from engine.store.records import Outcome
 from engine.store.tables import attempts, tasks
@@ -114,14 +115,30 @@ class CompleteOp(WriteOp[bool]):
             solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
-                await finish_jobs(conn, {j: s for j, s in ended.items() if s is not None}, now)
+                done = {j: s for j, s in ended.items() if s is not None}
+                ops[0].wakes = await finish_jobs(conn, done, now)
             ended_tasks: dict[str, dict[int, tuple[TaskStatus, str | None]]] = {}
             for o in valid:
-                if not o.solo and o.status is not TaskStatus.QUEUED:
+                if not o.solo and o.parent_id is None and o.status is not TaskStatus.QUEUED:
                     ended_tasks.setdefault(o.job_id, {})[o.task_id] = (o.status, o.skip_reason)
-            multi = set(ended_tasks)
-            if await settle(conn, multi, now, ended_tasks):
-                ops[0].wakes = not await _claim_promoted(conn, ops, multi)
+            # for_each instances settle their job only when their parent ends
+            parents_ended, promoted = await account(conn, valid, now)
+            ops[0].wakes = ops[0].wakes or promoted
+            # a job whose for_each task just ended is settled whole: that task is not among
+            # the ended tasks the linear path starts from
+            linear = {j: e for j, e in ended_tasks.items() if j not in parents_ended}
+            queued = await settle(conn, linear, now, linear)
+            queued = await settle(conn, parents_ended, now) or queued
+            # an ended instance leaves room for the next ones of its job: claimed here too
+            mapped = {
+                o.job_id
+                for o in valid
+                if o.parent_id is not None and o.status is not TaskStatus.QUEUED
+            }
+            if queued or mapped:
+                multi = set(ended_tasks) | parents_ended | mapped
+                unclaimed = not await _claim_promoted(conn, ops, multi)
+                ops[0].wakes = ops[0].wakes or unclaimed
         valid_ids = {(o.task_id, o.attempt) for o in valid}
         return [(o.task_id, o.attempt) in valid_ids for o in outcomes]
 

@@ -38,8 +38,9 @@ _queue_stmt = (
 )
 
 
-async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> None:
-    """Mark jobs ended; their TTL clock (``expires_at``) starts now."""
+async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> bool:
+    """Mark jobs ended; their TTL clock (``expires_at``) starts now. The sub-workflow tasks
+    waiting for them end too; true when that made tasks of their parent jobs ready."""
     by_status: dict[JobStatus, list[str]] = defaultdict(list)
     for job_id, status in finished.items():
         by_status[status].append(job_id)
@@ -53,6 +54,14 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 expires_at=jobs.c.ttl_seconds + now,
             )
         )
+    if finished:
+        # a sub-workflow task waiting for one of these jobs ends with it
+        from engine.store.children import end_waiting_tasks
+
+        parents = await end_waiting_tasks(conn, finished, now)
+        if parents:
+            return await settle(conn, parents, now)
+    return False
 
 
 async def settle(
@@ -88,9 +97,8 @@ async def settle(
             idle.append(job_id)  # a job that just queued a task has not ended
     await _write(conn, queue, skip, ttl, now)
     finished = {j: s for j in idle if (s := await _final_status(conn, j)) is not None}
-    if finished:
-        await finish_jobs(conn, finished, now)
-    return bool(queue)
+    more = await finish_jobs(conn, finished, now) if finished else False
+    return bool(queue) or more
 
 
 async def _drive(conn: AsyncConnection, steps: Steps) -> Transitions:
@@ -123,14 +131,14 @@ _TERMINAL_VALUES = sorted(s.value for s in TASK_TERMINAL)
 
 async def _final_status(conn: AsyncConnection, job_id: str) -> JobStatus | None:
     """The job's final status once none of its tasks is active (one indexed probe first)."""
+    # a for_each task's instances are not the job's tasks: their parent stands for them
+    top = (tasks.c.job_id == job_id, tasks.c.parent_id.is_(None))
     active = await conn.execute(
-        select(tasks.c.id)
-        .where(tasks.c.job_id == job_id, tasks.c.status.not_in(_TERMINAL_VALUES))
-        .limit(1)
+        select(tasks.c.id).where(*top, tasks.c.status.not_in(_TERMINAL_VALUES)).limit(1)
     )
     if active.first() is not None:
         return None
-    rows = await conn.execute(select(tasks.c.status).where(tasks.c.job_id == job_id).distinct())
+    rows = await conn.execute(select(tasks.c.status).where(*top).distinct())
     return job_outcome([TaskStatus(r.status) for r in rows])
 
 
@@ -162,7 +170,7 @@ async def _settle_whole(conn: AsyncConnection, ids: list[str], now: float) -> bo
     rows = (
         await conn.execute(
             select(tasks.c.id, tasks.c.job_id, tasks.c.status, tasks.c.skip_reason).where(
-                tasks.c.job_id.in_(ids)
+                tasks.c.job_id.in_(ids), tasks.c.parent_id.is_(None)
             )
         )
     ).all()
@@ -191,9 +199,8 @@ async def _settle_whole(conn: AsyncConnection, ids: list[str], now: float) -> bo
         if result.job_status is not None:
             finished[job_id] = result.job_status
     await _write(conn, queue, skip, ttl, now)
-    if finished:
-        await finish_jobs(conn, finished, now)
-    return bool(queue)
+    more = await finish_jobs(conn, finished, now) if finished else False
+    return bool(queue) or more
 
 
 def _expiry(now: float, ttl: float | None) -> float | None:
@@ -246,7 +253,7 @@ async def _shapes(conn: AsyncConnection, job_ids: list[str]) -> dict[str, dict[i
                 tasks.c.upstream,
                 tasks.c.trigger_rule,
                 tasks.c.ttl_seconds,
-            ).where(tasks.c.job_id.in_(missing))
+            ).where(tasks.c.job_id.in_(missing), tasks.c.parent_id.is_(None))
         )
         for row in rows:
             found.setdefault(row.job_id, {})[row.id] = _TaskShape(

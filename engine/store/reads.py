@@ -46,6 +46,10 @@ _TASK_COLUMNS = (
     tasks.c.finished_at,
     tasks.c.skip_reason,
     tasks.c.error,
+    tasks.c.items_total,
+    tasks.c.items_succeeded,
+    tasks.c.items_failed,
+    tasks.c.child_job_id,
 )
 _RESULT_COLUMNS = (
     tasks.c.response_status,
@@ -57,7 +61,7 @@ _RESULT_COLUMNS = (
 #: built once: building a statement and its cache key per status poll cost more than the read
 _TASK_ROWS: dict[bool, Select[Any]] = {
     with_results: select(*_TASK_COLUMNS, *(_RESULT_COLUMNS if with_results else ()))
-    .where(tasks.c.job_id == bindparam("job_id"))
+    .where(tasks.c.job_id == bindparam("job_id"), tasks.c.parent_id.is_(None))
     .order_by(tasks.c.position)
     for with_results in (False, True)
 }
@@ -67,6 +71,72 @@ async def task_rows(
     conn: AsyncConnection, job_id: str, *, with_results: bool = False
 ) -> Sequence[Row[Any]]:
     return (await conn.execute(_TASK_ROWS[with_results], {"job_id": job_id})).all()
+
+
+async def _parent_id(conn: AsyncConnection, job_id: str, task: str) -> int:
+    row = (
+        await conn.execute(
+            select(tasks.c.id, tasks.c.items_total).where(
+                tasks.c.job_id == job_id, tasks.c.name == task, tasks.c.parent_id.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"job {job_id} has no task {task!r}")
+    if row.items_total is None:
+        raise NotFound(f"task {task!r} of job {job_id} has no instances (yet, or no for_each)")
+    return int(row.id)
+
+
+async def instance_rows(
+    conn: AsyncConnection, job_id: str, task: str, *, start: int, limit: int
+) -> Sequence[Any]:
+    """Instances of a ``for_each`` task from item ``start`` on, in item order (``limit`` + 1
+    rows, so that the caller knows whether more follow)."""
+    parent = await _parent_id(conn, job_id, task)
+    query = (
+        select(
+            tasks.c.item_index,
+            tasks.c.status,
+            tasks.c.attempt,
+            tasks.c.response_body,
+            tasks.c.error,
+            tasks.c.child_job_id,
+        )
+        .where(tasks.c.parent_id == parent, tasks.c.item_index >= start)
+        .order_by(tasks.c.item_index)
+        .limit(limit + 1)
+    )
+    return (await conn.execute(query)).all()
+
+
+async def instance_attempt_rows(
+    conn: AsyncConnection, job_id: str, task: str, index: int
+) -> Sequence[Row[Any]]:
+    parent = await _parent_id(conn, job_id, task)
+    instance = (
+        await conn.execute(
+            select(tasks.c.id).where(tasks.c.parent_id == parent, tasks.c.item_index == index)
+        )
+    ).scalar_one_or_none()
+    if instance is None:
+        raise NotFound(f"task {task!r} of job {job_id} has no instance {index}")
+    query = select(attempts).where(attempts.c.task_id == instance).order_by(attempts.c.attempt)
+    return (await conn.execute(query)).all()
+
+
+async def running_instances(conn: AsyncConnection, job_id: str) -> dict[int, int]:
+    """How many instances of each ``for_each`` task of a job are running: {parent id: n}."""
+    rows = await conn.execute(
+        select(tasks.c.parent_id, func.count())
+        .where(
+            tasks.c.job_id == job_id,
+            tasks.c.parent_id.is_not(None),
+            tasks.c.status == TaskStatus.RUNNING.value,
+        )
+        .group_by(tasks.c.parent_id)
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 async def attempt_rows(conn: AsyncConnection, job_id: str, task: str) -> Sequence[Row[Any]]:
@@ -87,6 +157,7 @@ class JobFilter:
     created_after: float | None = None
     created_before: float | None = None
     owner: str | None = None
+    workflow: str | None = None
 
 
 def encode_cursor(created_at: float, job_id: str) -> str:
@@ -117,6 +188,8 @@ async def list_job_rows(
         query = query.where(jobs.c.name == flt.name)
     if flt.owner is not None:
         query = query.where(jobs.c.owner == flt.owner)
+    if flt.workflow:
+        query = query.where(jobs.c.workflow_name == flt.workflow)
     if flt.created_after is not None:
         query = query.where(jobs.c.created_at >= flt.created_after)
     if flt.created_before is not None:

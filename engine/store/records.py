@@ -40,6 +40,15 @@ class StoredTaskSpec:
     retry_on_status: list[int] | None = None
     input_schema: Any = None
     output_schema: Any = None
+    #: a ``for_each`` task: the template of its list, and how many instances may run at once
+    for_each: str | None = None
+    max_parallel: int | None = None
+    #: an instance of a ``for_each`` task: the parent task's id, its item and the item's index
+    parent_id: int | None = None
+    item_index: int | None = None
+    item: Any = None
+    #: a sub-workflow task: ``{"name", "version", "params"}`` of the definition it runs
+    workflow: dict[str, Any] | None = None
     #: ``headers``, ``params`` and ``body`` encrypted at rest (see ``engine.store.secrets``)
     sealed: str | None = None
 
@@ -117,6 +126,8 @@ class Outcome:
     #: for a retry: when the next attempt is due
     next_attempt_at: float | None = None
     skip_reason: str | None = None
+    #: the ``for_each`` task this is an instance of (its accounting is updated with it)
+    parent_id: int | None = None
     #: nothing was sent (the host is paused or at its cap): hand the task back until
     #: ``next_attempt_at`` as if never claimed, spending no attempt
     deferred: bool = False

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.errors import Unavailable
 from engine.store import migrate, reads
 from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
+from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.defer import DeferOp
 from engine.store.dialects import (
@@ -35,6 +36,7 @@ from engine.store.dialects import (
     create_engines,
     server_away,
 )
+from engine.store.instances import ExpandOp
 from engine.store.keys import CreateKeyOp, RevokeKeyOp, key_rows
 from engine.store.maintenance import (
     Canceled,
@@ -64,6 +66,16 @@ from engine.store.schedules import (
 from engine.store.secrets import SEALED_COLUMNS, RotateOp, SecretBox
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import Wakeup
+from engine.store.workflows import (
+    DeleteDefinitionOp,
+    NewDefinition,
+    PutDefinitionOp,
+    SavedDefinition,
+    definition_row,
+    definition_versions,
+    latest_definitions,
+    uses_graph,
+)
 from engine.store.writer import BatchWriter, WriteOp
 
 T = TypeVar("T")
@@ -151,13 +163,17 @@ class Store:
             await conn.execute(text("SELECT 1"))
 
     # --- jobs -------------------------------------------------------------------------------
-    async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
-        """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
-        are inserted already claimed for that worker."""
+    def _seal(self, new: NewJob) -> None:
+        """Encrypt a new job's params and its tasks' request parts (with a secret key)."""
         if self.secrets.enabled:
             new.job["params"] = self.secrets.seal_params(new.job.get("params"))
             for row in new.tasks:
                 row["spec"] = self.secrets.seal(row["spec"])
+
+    async def submit(self, new: NewJob, dispatch: Dispatch | None = None) -> Submitted:
+        """Insert an accepted job (idempotency-checked); with ``dispatch``, its due root tasks
+        are inserted already claimed for that worker."""
+        self._seal(new)
         op = SubmitOp(new, dispatch)
         try:
             return await self.write(op)
@@ -193,11 +209,40 @@ class Store:
     async def job(
         self, job_id: str, *, owner: str | None = None, with_results: bool = False
     ) -> tuple[Row[Any], Sequence[Row[Any]]]:
-        """The job row and its task rows (``NotFound`` for unknown, expired or others' jobs)."""
+        """The job row and its task rows (``NotFound`` for unknown, expired or others' jobs);
+        the instances of ``for_each`` tasks are not among them."""
         async with self.read() as conn:
             job = await reads.job_row(conn, job_id, owner)
             rows = await reads.task_rows(conn, job_id, with_results=with_results)
         return job, rows
+
+    async def instances(
+        self, job_id: str, task: str, *, start: int, limit: int, owner: str | None = None
+    ) -> Sequence[Any]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await reads.instance_rows(conn, job_id, task, start=start, limit=limit)
+
+    async def instance_attempts(
+        self, job_id: str, task: str, index: int, *, owner: str | None = None
+    ) -> Sequence[Row[Any]]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await reads.instance_attempt_rows(conn, job_id, task, index)
+
+    async def job_row(self, job_id: str) -> Row[Any]:
+        """The job's own row, without its tasks."""
+        async with self.read() as conn:
+            return await reads.job_row(conn, job_id)
+
+    async def start_child(self, task: ClaimedTask, child: NewJob) -> bool:
+        """Insert a sub-workflow task's child job and let the task wait for it (fenced)."""
+        self._seal(child)
+        return await self.write(StartChildOp(task, child))
+
+    async def running_instances(self, job_id: str) -> dict[int, int]:
+        async with self.read() as conn:
+            return await reads.running_instances(conn, job_id)
 
     async def attempts(
         self, job_id: str, task: str, *, owner: str | None = None
@@ -241,6 +286,13 @@ class Store:
         """Give a claimed task back unsent, until ``outcome.next_attempt_at``, spending no
         attempt (a host paused or at its cap); false when the fence refused it."""
         return await self.write(DeferOp(outcome))
+
+    async def expand(
+        self, parent: ClaimedTask, items: Sequence[Any], start: int, total: int
+    ) -> bool:
+        """Write one chunk of a for_each task's instances (fenced on its attempt)."""
+        seal = self.secrets.seal if self.secrets.enabled else None
+        return await self.write(ExpandOp(parent, items, start, total, seal=seal))
 
     async def heartbeat(self, *, worker: str, task_ids: list[int], lease_seconds: float) -> int:
         return await self.write(
@@ -312,6 +364,31 @@ class Store:
     async def master(self, key: str) -> Row[Any]:
         async with self.read() as conn:
             return await master_row(conn, key)
+
+    # --- workflow definitions ---------------------------------------------------------------
+    async def put_definition(self, new: NewDefinition) -> SavedDefinition:
+        return await self.write(PutDefinitionOp(new))
+
+    async def delete_definition(self, name: str) -> None:
+        await self.write(DeleteDefinitionOp(name))
+
+    async def definition(self, name: str, version: int | None = None) -> Row[Any]:
+        """One version of a definition (the latest when ``version`` is None); ``NotFound``."""
+        async with self.read() as conn:
+            return await definition_row(conn, name, version)
+
+    async def definition_versions(self, name: str) -> list[Row[Any]]:
+        async with self.read() as conn:
+            return await definition_versions(conn, name)
+
+    async def definitions(self) -> list[Row[Any]]:
+        """The latest version of every definition, by name."""
+        async with self.read() as conn:
+            return await latest_definitions(conn)
+
+    async def definition_uses(self) -> dict[str, list[str]]:
+        async with self.read() as conn:
+            return await uses_graph(conn)
 
     # --- schedules --------------------------------------------------------------------------
     async def create_schedule(self, fields: dict[str, Any]) -> Row[Any]:

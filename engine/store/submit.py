@@ -103,7 +103,7 @@ class SubmitOp(WriteOp[Submitted]):
             results.append(existing)
         if fresh:
             dispatched = _preclaim([op for op in fresh if op.dispatch is not None])
-            ids = await _insert_jobs(conn, [op.new for op in fresh], {id(r) for _, r in dispatched})
+            ids = await insert_jobs(conn, [op.new for op in fresh], {id(r) for _, r in dispatched})
             await _record_dispatch(conn, [(op, row, ids[id(row)]) for op, row in dispatched])
             for op in fresh:
                 op.wakes = _ready_count(op.new) > 0
@@ -187,9 +187,7 @@ async def _record_dispatch(
 _insert_tasks = insert(tasks).returning(tasks.c.id, sort_by_parameter_order=True)
 
 
-async def _insert_jobs(
-    conn: AsyncConnection, new: list[NewJob], wanted: set[int]
-) -> dict[int, int]:
+async def insert_jobs(conn: AsyncConnection, new: list[NewJob], wanted: set[int]) -> dict[int, int]:
     """Insert the rows. ``wanted``: ``id()`` of the task rows whose new ids the caller needs
     (RETURNING costs: plain rows go in one executemany); returns ``{id(row): task id}``."""
     await conn.execute(insert(jobs), [n.job for n in new])

@@ -48,9 +48,20 @@ jobs = Table(
     Column("request_hash", String(64), nullable=True),
     Column("warnings", JSON, nullable=True),
     Column("tags", JSON, nullable=True),
+    #: the workflow definition (name, version) the job was started from, and the context its
+    #: starter gave (a schedule's fire time, ...)
+    Column("workflow_name", String(128), nullable=True),
+    Column("workflow_version", Integer, nullable=True),
+    Column("workflow_context", JSON, nullable=True),
+    #: a child job of a sub-workflow task: that task, and how deep it nests
+    Column("parent_job_id", String(40), nullable=True),
+    Column("parent_task", String(128), nullable=True),
+    Column("depth", Integer, nullable=True),
     #: extra template roots fixed at creation: ``{"schedule": {...}}`` for a schedule's job
     Column("context", JSON, nullable=True),
     Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_workflow", "workflow_name", "created_at"),
+    Index("ix_jobs_parent", "parent_job_id"),
     Index("ix_jobs_status_created", "status", "created_at"),
     Index("ix_jobs_expires", "expires_at"),
     Index("ix_jobs_idempotency", "owner", "idempotency_key", unique=True),
@@ -96,7 +107,17 @@ tasks = Table(
     Column("duration_ms", Float, nullable=True),
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
+    #: an instance of a ``for_each`` task: its parent task and item index (instances are not
+    #: nodes of the job's DAG); on the parent, the instance counters
+    Column("parent_id", BigInteger, nullable=True),
+    Column("item_index", Integer, nullable=True),
+    Column("items_total", Integer, nullable=True),
+    Column("items_succeeded", Integer, nullable=True),
+    Column("items_failed", Integer, nullable=True),
+    #: a sub-workflow task: the child job it waits for
+    Column("child_job_id", String(40), nullable=True),
     UniqueConstraint("job_id", "name", name="uq_tasks_job_name"),
+    Index("ix_tasks_parent", "parent_id", "item_index"),
     Index("ix_tasks_running_lease", "status", "lease_expires_at"),
     Index("ix_tasks_expiry", "status", "expires_at"),
     #: a job's active tasks (is the job over?) without reading its other rows
@@ -161,6 +182,30 @@ job_interfaces = Table(
     Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("interface", String(128), primary_key=True),
     Index("ix_job_interfaces_name", "interface"),
+)
+
+#: named, versioned workflow definitions; a version is never changed once stored
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("params_schema", JSON, nullable=True),
+    Column("document", JSON, nullable=False),
+    #: sha256 of the canonical JSON of everything above: an identical PUT keeps the version
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+#: which definitions a definition's latest version starts as sub-workflows (refuses deleting
+#: a definition in use, and definitions that call each other in a circle)
+workflow_uses = Table(
+    "workflow_uses",
+    metadata,
+    Column("workflow", String(128), primary_key=True),
+    Column("uses", String(128), primary_key=True),
+    Index("ix_workflow_uses_uses", "uses"),
 )
 
 #: cron schedules; ``next_fire_at`` is null while disabled (the scheduler's one indexed query)

@@ -6,12 +6,13 @@ template syntax and finds each ``tasks.X...`` reference (a :class:`Reference`, f
 ``references``) without rendering anything.
 """
 
-from engine.templates.references import Reference
+from engine.templates.references import Reference, VariableReference
 from engine.templates.rendering import (
     TemplateError,
     build_context,
     evaluate_condition,
     find_references,
+    find_variable_references,
     has_template,
     is_template,
     is_whole_expression,
@@ -25,9 +26,11 @@ __all__ = [
     "Reference",
     "SandboxEnvironment",
     "TemplateError",
+    "VariableReference",
     "build_context",
     "evaluate_condition",
     "find_references",
+    "find_variable_references",
     "has_template",
     "is_template",
     "is_whole_expression",

@@ -30,3 +30,23 @@ class Reference:
     whole: bool
     #: the path has a part that is not a constant (``output.items[i]``) and stops there
     dynamic: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariableReference:
+    """A template's read of a context variable other than ``tasks``: ``params.query``,
+    ``item.id``. Typed at creation time when the variable has a schema (a definition's
+    ``params_schema``, a ``for_each`` source's ``items``)."""
+
+    #: the variable: ``params`` or ``item``
+    root: str
+    #: the constant path after the variable
+    path: tuple[PathPart, ...]
+    #: JSON pointer into the submitted job of the string holding the template
+    pointer: str
+    #: position inside the task's ``body`` when the string is in the body, else ``None``
+    body_path: tuple[PathPart, ...] | None
+    #: the string is exactly one ``{{ variable.path }}``: the rendered value is the value itself
+    whole: bool
+    #: the path has a part computed at run time and stops there
+    dynamic: bool = False

@@ -23,7 +23,7 @@ from jinja2.parser import Parser
 
 from engine.errors import JobQueueError, Problem
 from engine.jsonpointer import escape_token, split_pointer
-from engine.templates.references import PathPart, Reference
+from engine.templates.references import PathPart, Reference, VariableReference
 from engine.templates.sandbox import (
     SandboxEnvironment,
     default_environment,
@@ -372,6 +372,59 @@ def find_references(
             for ref in _analyse(source, condition).refs
         )
     return found
+
+
+def find_variable_references(
+    value: object,
+    *,
+    roots: frozenset[str],
+    pointer: str,
+    body_root: str | None = None,
+    condition: bool = False,
+) -> list[VariableReference]:
+    """Every read of a variable in ``roots`` (``params``, ``item``) in the templates of a JSON
+    value, like :func:`find_references` for ``tasks``."""
+    base = _body_base(pointer, body_root)
+    found: list[VariableReference] = []
+    for source, where, rel in _sources(value, pointer, condition):
+        bound = _locally_bound(source) if "{%" in source else frozenset()
+        for chain in _analyse(source, condition).chains:
+            root = chain.root
+            if root is None or root not in roots or root in bound:
+                continue
+            parts = list(chain.parts)
+            dynamic = chain.callee and bool(parts)
+            if dynamic:
+                parts.pop()
+            path: list[PathPart] = []
+            for part in parts:
+                if part is None:
+                    dynamic = True
+                    break
+                path.append(part)
+            found.append(
+                VariableReference(
+                    root=root,
+                    path=tuple(path),
+                    pointer=where,
+                    body_path=None if base is None else base + rel,
+                    whole=chain.whole and not dynamic,
+                    dynamic=dynamic,
+                )
+            )
+    return found
+
+
+_BINDING = re.compile(r"\{%-?\s*(?:for|set)\s+([^%]*?)(?:\s+in\s|=|-?%\})")
+
+
+def _locally_bound(source: str) -> frozenset[str]:
+    """Names a template binds itself (``{% for item in ... %}``, ``{% set x = ... %}``): a
+    chain that starts from one reads the template's own variable, not the context's."""
+    names: set[str] = set()
+    for targets in _BINDING.findall(source):
+        names.update(n.strip() for n in targets.split(",") if n.strip())
+    return frozenset(names)
 
 
 def root_reads(

@@ -123,7 +123,36 @@ def _notified(channel: str) -> Check:
     return check
 
 
+def _fetched_in_search_order(result: dict[str, Any], outcome: RunOutcome, demo: DemoServer) -> None:
+    found = [hit["id"] for hit in _body(result, "search")["results"]]
+    items = _body(result, "fetch")
+    assert [item["id"] for item in items] == found and len(found) == 4
+    aggregate = _body(result, "aggregate")
+    assert aggregate["n"] == 4
+    assert aggregate["total"] == pytest.approx(sum(item["price"] for item in items))
+
+
+def _nothing_fetched(result: dict[str, Any], outcome: RunOutcome, demo: DemoServer) -> None:
+    assert _body(result, "fetch") == []
+    assert _body(result, "aggregate") == {"total": 0, "n": 0}
+
+
 EXPECTED: dict[str, list[Scenario]] = {
+    "for_each_items.yaml": [
+        Scenario(
+            "as-written",
+            status="succeeded",
+            tasks=dict.fromkeys(("search", "fetch", "aggregate"), "succeeded"),
+            checks=(_fetched_in_search_order,),
+        ),
+        Scenario(
+            "limit-0",
+            params={"limit": "0"},
+            status="succeeded",
+            tasks=dict.fromkeys(("search", "fetch", "aggregate"), "succeeded"),
+            checks=(_nothing_fetched,),
+        ),
+    ],
     "single_call.yaml": [
         Scenario(
             "as-written",

@@ -80,7 +80,8 @@ def test_every_operation_documents_its_success_answer(openapi: dict[str, Any]) -
                 error = response["content"]["application/json"]["schema"]
                 assert resolve(openapi, error).get("properties"), (method, path, status)
     assert ("POST", "/api/v1/jobs") in seen and ("GET", "/healthz") in seen
-    assert len(seen) == 22 + 5  # + the five schedule operations
+    # + the five schedule operations, the six workflow ones and the two instance reads
+    assert len(seen) == 22 + 5 + 6 + 2
 
 
 @pytest.mark.parametrize("path", JOB_BODY_ROUTES)
