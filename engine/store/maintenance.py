@@ -18,10 +18,11 @@ from engine.states import (
     JobStatus,
     TaskStatus,
 )
+from engine.store import events
 from engine.store.attempts import end_attempt, fence
 from engine.store.progress import settle
 from engine.store.records import Transition
-from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
+from engine.store.tables import attempts, job_events, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
 _ACTIVE_TASK = [TaskStatus.PENDING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
@@ -56,13 +57,15 @@ class CancelOp(WriteOp[Canceled]):
         if JobStatus(status) in JOB_TERMINAL:
             raise Conflict(f"job {self.job_id} already ended: {status}")
         now = time.time()
-        running = (
+        active = (
             await conn.execute(
-                select(tasks.c.id, tasks.c.attempt).where(
-                    tasks.c.job_id == self.job_id, tasks.c.status == TaskStatus.RUNNING.value
-                )
+                select(tasks.c.id, tasks.c.name, tasks.c.attempt, tasks.c.status)
+                .where(tasks.c.job_id == self.job_id, tasks.c.status.in_(_ACTIVE_TASK))
+                .order_by(tasks.c.position)
             )
         ).all()
+        running = [r for r in active if r.status == TaskStatus.RUNNING.value]
+        error = {"type": "canceled", "message": "the job was canceled"}
         await conn.execute(
             update(tasks)
             .where(tasks.c.job_id == self.job_id, tasks.c.status.in_(_ACTIVE_TASK))
@@ -71,9 +74,12 @@ class CancelOp(WriteOp[Canceled]):
                 finished_at=now,
                 lease_owner=None,
                 lease_expires_at=None,
-                error={"type": "canceled", "message": "the job was canceled"},
+                error=error,
             )
         )
+        canceled = TaskStatus.CANCELED.value
+        for r in active:
+            events.task_changed(conn, self.job_id, r.name, canceled, r.attempt, now, error=error)
         await conn.execute(
             update(attempts)
             .where(
@@ -91,6 +97,7 @@ class CancelOp(WriteOp[Canceled]):
                 expires_at=jobs.c.ttl_seconds + now,
             )
         )
+        events.job_changed(conn, self.job_id, JobStatus.CANCELED.value, now)
         return Canceled(
             status=JobStatus.CANCELED.value, interrupted=[(r.id, r.attempt) for r in running]
         )
@@ -109,6 +116,17 @@ class RetryJobOp(WriteOp[str]):
         status = await _job_status(conn, self.job_id, self.owner)
         if status not in (JobStatus.FAILED.value, JobStatus.CANCELED.value):
             raise Conflict(f"job {self.job_id} is {status}; only failed or canceled jobs retry")
+        now = time.time()
+        again = (
+            await conn.execute(
+                select(tasks.c.name, tasks.c.attempt)
+                .where(
+                    tasks.c.job_id == self.job_id,
+                    tasks.c.status.in_([s.value for s in TASK_RETRYABLE]),
+                )
+                .order_by(tasks.c.position)
+            )
+        ).all()
         await conn.execute(
             update(tasks)
             .where(
@@ -136,7 +154,10 @@ class RetryJobOp(WriteOp[str]):
             .where(jobs.c.id == self.job_id)
             .values(status=JobStatus.RUNNING.value, finished_at=None, expires_at=None)
         )
-        self.wakes = await settle(conn, [self.job_id], time.time())
+        events.job_changed(conn, self.job_id, JobStatus.RUNNING.value, now)
+        for r in again:
+            events.task_changed(conn, self.job_id, r.name, TaskStatus.PENDING.value, r.attempt, now)
+        self.wakes = await settle(conn, [self.job_id], now)
         return JobStatus.RUNNING.value
 
 
@@ -202,6 +223,10 @@ class ReapOp(WriteOp[Reaped]):
                 values |= {"status": new.value, "next_attempt_at": time.time()}
             await conn.execute(update(tasks).where(fence(row.id, row.attempt)).values(**values))
             changed.append(_transition(row, TaskStatus.RUNNING, new, "lost"))
+            error = values.get("error", _lost_error())
+            events.task_changed(
+                conn, row.job_id, row.name, new.value, row.attempt, now, error=error
+            )
         return changed
 
     async def _expired(
@@ -236,6 +261,8 @@ class ReapOp(WriteOp[Reaped]):
                 )
             )
             changed.append(_transition(row, TaskStatus(row.status), TaskStatus.FAILED, "expired"))
+            failed = TaskStatus.FAILED.value
+            events.task_changed(conn, row.job_id, row.name, failed, row.attempt, now, error=error)
         return changed, interrupted
 
 
@@ -278,11 +305,11 @@ async def _delete_expired_jobs(conn: AsyncConnection, now: float) -> int:
 
 
 async def delete_jobs(conn: AsyncConnection, ids: list[str]) -> None:
-    """Delete jobs with their tasks, attempts (stored bodies with them), tags and interface
-    links."""
+    """Delete jobs with their events, tasks, attempts (stored bodies with them), tags and
+    interface links."""
     if not ids:
         return
-    for table in (attempts, tasks, job_tags, job_interfaces):
+    for table in (job_events, attempts, tasks, job_tags, job_interfaces):
         await conn.execute(delete(table).where(table.c.job_id.in_(ids)))
     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
 

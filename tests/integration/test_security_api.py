@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route, WebSocketRoute
@@ -129,7 +131,8 @@ def test_every_job_route_answers_404_to_another_key(server: ApiServer) -> None:
         for method, template in routes:
             path = template.replace("{job_id}", job_id).replace("{task}", "main")
             if method == "WEBSOCKET":
-                pytest.fail(f"add a socket check for {template} to this test")
+                _socket_refuses(server, path, BOB)
+                continue
             answer = bob.request(method, path)
             assert answer.status_code == 404, (method, template, answer.text)
             assert answer.json()["detail"]["code"] == "not_found"
@@ -140,6 +143,24 @@ def test_every_job_route_answers_404_to_another_key(server: ApiServer) -> None:
             assert answer.status_code != 404 or (
                 method == "DELETE" and template.startswith("/jobs")
             ), (method, template, answer.text)
+
+
+def _socket_refuses(server: ApiServer, path: str, key: str) -> None:
+    """The job's event socket closes with 4404 for a key that does not own the job."""
+    url = "ws" + server.url(path).removeprefix("http")
+    with ws_connect(url, additional_headers=bearer(key)) as socket:
+        with pytest.raises(ConnectionClosed):
+            socket.recv(timeout=10)
+        assert socket.close_code == 4404
+
+
+def test_the_event_stream_of_another_keys_job_answers_404(server: ApiServer) -> None:
+    with http(server, ALICE) as alice, http(server, BOB) as bob:
+        job_id = submit(alice)
+        ended(alice, job_id)
+        refused = bob.get("/api/v1/events", params={"job_id": job_id})
+        assert refused.status_code == 404
+        assert alice.get("/api/v1/events", params={"job_id": job_id}).status_code == 200
 
 
 def test_every_route_but_the_open_ones_needs_a_key(server: ApiServer) -> None:
