@@ -19,9 +19,7 @@ from engine import ANONYMOUS, Actor, Engine, Forbidden, Principal, Unauthorized
 UI_PAGES = frozenset({"/ui", "/ui/", "/ui/jobs/{job}", "/ui/submit", "/ui/interfaces"})
 #: route paths served without a key: health checks, callbacks (their token guards them), and
 #: the dashboard's pages
-OPEN_PATHS = (
-    frozenset({"/healthz", "/callbacks/{token}", "/api/v1/callbacks/{token}"}) | UI_PAGES
-)
+OPEN_PATHS = frozenset({"/healthz", "/callbacks/{token}", "/api/v1/callbacks/{token}"}) | UI_PAGES
 #: the caller of an open path: no admin, and no job is its own
 UNAUTHENTICATED = Principal(name="anonymous", admin=False, anonymous=True)
 
