@@ -238,3 +238,26 @@ def test_interface_masters_are_listed_with_their_schemas(page: Page, server: Api
     card = page.locator('[data-master="SearchResult"]')
     expect(card).to_contain_text("what a search answers")
     expect(card).to_contain_text('"required"')
+
+
+def test_with_api_keys_the_pages_ask_for_a_key_and_send_it(
+    page: Page, tmp_path: Path, gated: GatedTarget
+) -> None:
+    key = "alice-key-0123456789abcdef"
+    with ApiServer(tmp_path / "keys.db", api_keys=(f"alice:{key}",)) as keyed:
+        headers = {"Authorization": f"Bearer {key}"}
+        created = httpx.post(
+            keyed.url("/api/v1/jobs"), json={"url": gated.url("/gate/k")}, headers=headers
+        )
+        job_id = created.json()["job_id"]
+        page.goto(keyed.url("/ui/"))
+        dialog = page.locator("#key-dialog")
+        expect(dialog).to_be_visible()
+        page.locator("#key-input").fill(key)
+        page.locator("#key-save").click()
+        expect(page.locator(f'[data-job="{job_id}"]')).to_be_visible()
+        page.locator(f'[data-job="{job_id}"] a').click()
+        expect(node(page, "main")).to_have_attribute("data-status", "running")
+        expect(page.locator("#stream-state")).to_have_attribute("data-state", "live")
+        gated.release("k")
+        expect(page.locator("#job-status")).to_have_text("succeeded")
