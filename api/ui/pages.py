@@ -47,6 +47,11 @@ async def submit_page(request: Request) -> HTMLResponse:
     return _page(request, "submit.html")
 
 
+@router.get("/schedules")
+async def schedules_page(request: Request) -> HTMLResponse:
+    return _page(request, "schedules.html")
+
+
 @router.get("/interfaces")
 async def interfaces_page(request: Request) -> HTMLResponse:
     return _page(request, "interfaces.html")

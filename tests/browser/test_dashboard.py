@@ -261,3 +261,20 @@ def test_with_api_keys_the_pages_ask_for_a_key_and_send_it(
         expect(page.locator("#stream-state")).to_have_attribute("data-state", "live")
         gated.release("k")
         expect(page.locator("#job-status")).to_have_text("succeeded")
+
+
+def test_schedules_are_listed_with_their_next_ticks(page: Page, server: ApiServer) -> None:
+    schedule = {
+        "name": "nightly-report",
+        "cron": "30 2 * * *",
+        "timezone": "Europe/Berlin",
+        "job": {"url": "http://127.0.0.1:9/report"},
+    }
+    created = httpx.post(server.url("/api/v1/schedules"), json=schedule)
+    assert created.status_code == 201, created.text
+    page.goto(server.url("/ui/schedules"))
+    row = page.locator('[data-schedule="nightly-report"]')
+    expect(row).to_contain_text("30 2 * * *")
+    expect(row).to_contain_text("Europe/Berlin")
+    row.click()
+    expect(page.locator("#schedule-detail li")).to_have_count(5)

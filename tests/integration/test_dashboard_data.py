@@ -87,13 +87,14 @@ async def test_the_dashboard_pages_and_their_scripts_are_served_by_the_app(
 ) -> None:
     root = await client.get("/ui")
     assert root.status_code == 307 and root.headers["location"] == "/ui/"
-    for path in ("/ui/", "/ui/jobs/j_x", "/ui/submit", "/ui/interfaces"):
+    for path in ("/ui/", "/ui/jobs/j_x", "/ui/submit", "/ui/interfaces", "/ui/schedules"):
         page = await client.get(path)
         assert page.status_code == 200, path
         assert page.headers["content-type"].startswith("text/html")
         assert '<script type="module" src="/ui/static/' in page.text
         assert not re.search(r'(src|href)="(https?:)?//', page.text), "nothing from a CDN"
-    for name in ("api.js", "graph.js", "job.js", "jobs.js", "submit.js", "interfaces.js"):
+    scripts = ("api.js", "graph.js", "job.js", "jobs.js", "submit.js", "interfaces.js")
+    for name in (*scripts, "schedules.js"):
         script = await client.get(f"/ui/static/{name}")
         assert script.status_code == 200, name
         assert "javascript" in script.headers["content-type"]
