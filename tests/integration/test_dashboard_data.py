@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 
 import httpx
+from cryptography.fernet import Fernet
 
 from engine import Engine
 from engine.jobs.stats import job_stats
 from schemas.dashboard import JobStats, TaskView
 from tests.integration.target_server import TargetServer
+from tests.support.config import make_config
+from tests.support.store import submit
 from tests.support.waiting import api_job_ends
 
 
@@ -100,3 +103,32 @@ async def test_the_dashboard_pages_and_their_scripts_are_served_by_the_app(
         assert "javascript" in script.headers["content-type"]
     assert (await client.get("/ui/static/app.css")).status_code == 200
     assert "/ui" not in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_with_a_secret_key_a_task_shows_its_request_decrypted_and_masked(
+    db_url: str, target_server: TargetServer
+) -> None:
+    engine = await Engine.open(make_config(db_url, secret_keys=(Fernet.generate_key().decode(),)))
+    try:
+        document = {
+            "name": "sealed",
+            "tasks": [
+                {
+                    "name": "call",
+                    "method": "POST",
+                    "url": target_server.url("/json"),
+                    "headers": {"Authorization": "Bearer s3cret"},
+                    "body": {"card": "4111"},
+                }
+            ],
+        }
+        job_id = await submit(engine, document)
+        task = await engine.get_task(job_id, "call")
+        assert task["request"]["body"] == {"card": "4111"}
+        assert task["request"]["headers"] == {"Authorization": "***"}
+        stream = engine.job_events(job_id)
+        snapshot = await anext(stream)
+        await stream.aclose()
+        assert snapshot["type"] == "snapshot" and "s3cret" not in str(snapshot)
+    finally:
+        await engine.close()
