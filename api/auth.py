@@ -15,8 +15,13 @@ from starlette.requests import HTTPConnection
 
 from engine import ANONYMOUS, Actor, Engine, Forbidden, Principal, Unauthorized
 
-#: route paths served without a key: health checks, and callbacks (their token guards them)
-OPEN_PATHS = frozenset({"/healthz", "/callbacks/{token}", "/api/v1/callbacks/{token}"})
+#: the dashboard's page shells: they hold no data (their scripts read the API with the key)
+UI_PAGES = frozenset(
+    {"/ui", "/ui/", "/ui/jobs/{job}", "/ui/submit", "/ui/interfaces", "/ui/schedules"}
+)
+#: route paths served without a key: health checks, callbacks (their token guards them), and
+#: the dashboard's pages
+OPEN_PATHS = frozenset({"/healthz", "/callbacks/{token}", "/api/v1/callbacks/{token}"}) | UI_PAGES
 #: the caller of an open path: no admin, and no job is its own
 UNAUTHENTICATED = Principal(name="anonymous", admin=False, anonymous=True)
 

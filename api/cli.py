@@ -19,7 +19,8 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +34,9 @@ from api.cli_workflows import workflows_app
 from api.logs import configure_logging
 from engine import JobInvalid, JobStatus
 from jobqueue_client import JobQueue, JobQueueClientError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -156,6 +160,27 @@ def _server(server: str) -> Iterator[JobQueue]:
         raise client_error(exc, server) from exc
 
 
+def _end_streams_on_exit(server: uvicorn.Server, web: Any) -> uvicorn.Server:
+    """Make ``server`` end the open event streams of ``web`` (its app) as soon as it is told
+    to stop.
+
+    uvicorn waits for open responses before it shuts the app down, and an event stream lasts
+    until its job ends: without this, a dashboard left open would hold a SIGTERM for
+    ``timeout_graceful_shutdown``. Clients reconnect with their last event id.
+    """
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        engine = getattr(web.state, "engine", None)
+        loop = getattr(web.state, "loop", None)
+        if engine is not None and loop is not None:
+            loop.call_soon_threadsafe(engine.end_streams)
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    return server
+
+
 @app.command(
     help=_doc(
         "Start the REST API and, unless JOBQUEUE_EMBEDDED_WORKER=false, a worker in it.",
@@ -181,14 +206,16 @@ def serve(
 
     from api.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    web = create_app(settings)
+    config = uvicorn.Config(
+        web,
         host=host,
         port=port,
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
+    _end_streams_on_exit(uvicorn.Server(config), web).run()
 
 
 @app.command(

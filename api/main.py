@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,12 +10,23 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.routing import Route
 
-from api import errors, openapi
+from api import errors, openapi, ui
 from api.auth import authenticate
 from api.cors import LazyCORS
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import audit, health, interfaces, jobs, keys, metrics, schedules, workflows
+from api.routes import (
+    audit,
+    dashboard_data,
+    events,
+    health,
+    interfaces,
+    jobs,
+    keys,
+    metrics,
+    schedules,
+    workflows,
+)
 from api.settings import Settings
 from engine import Engine
 
@@ -42,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.state.settings = cfg
         owned = engine is None
         app.state.engine = engine or await Engine.open(cfg.engine_config())
+        app.state.loop = asyncio.get_running_loop()
         if owned and cfg.embedded_worker:
             app.state.engine.start_worker()
         if not await app.state.engine.auth_enabled():
@@ -70,12 +83,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(LazyCORS)
     errors.install(app)
     openapi.install(app)
-    routers = (jobs.router, interfaces.router, schedules.router, keys.router, audit.router)
-    for router in (*routers, workflows.router):
+    for router in (
+        jobs.router,
+        interfaces.router,
+        schedules.router,
+        keys.router,
+        audit.router,
+        workflows.router,
+        events.router,
+        dashboard_data.router,
+    ):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    ui.install(app)
     _fast_submit(app)
     return app
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -15,7 +15,8 @@ from engine.contracts import schema_problems
 from engine.errors import JobInvalid, JobQueueError, WorkerFailed
 from engine.http import Executor, TargetPolicy, create_executor
 from engine.http.host_limits import HostLimiter, parse_host_limits
-from engine.jobs import views
+from engine.jobs import stats, views
+from engine.jobs.feed import EventHub, JobFeed
 from engine.jobs.limits import limit_problems
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
@@ -76,6 +77,7 @@ class Engine(WorkflowMethods):
             store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
         )
         self._host_limiter: HostLimiter | None = None
+        self._events = EventHub(store)
 
     @classmethod
     async def open(
@@ -90,8 +92,15 @@ class Engine(WorkflowMethods):
         )
         return cls(store, config, executor)
 
+    def end_streams(self) -> None:
+        """End every open event stream of this process (call it when the server stops, before
+        it waits for open connections: a stream otherwise lasts until its job ends)."""
+        self._events.end_streams()
+
     async def close(self) -> None:
+        self.end_streams()
         await self.stop_workers()
+        await self._events.close()
         if self._executor is not None:
             await self._executor.aclose()
         await self._store.close()
@@ -244,9 +253,41 @@ class Engine(WorkflowMethods):
         running = await self._store.running_instances(job_id) if mapped else {}
         return self.mask(views.job_detail(job, rows, self.config.default_timeout, running))
 
+    async def snapshot(
+        self, job_id: str, *, owner: str | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """The job detail and the id of the job's latest event read before it: the events
+        after that id carry every change the detail may not show yet."""
+        job, rows, cursor = await self._store.job_with_cursor(job_id, owner=owner)
+        return self.mask(views.job_detail(job, rows, self.config.default_timeout)), cursor
+
+    def job_events(
+        self, job_id: str, *, after: int | None = None, owner: str | None = None
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """The job's live events: ``{"type": "snapshot", "job": ...}`` first (unless ``after``,
+        a reconnecting reader's last event id, is given), then each task and job change in
+        order; it ends after the job's final event. ``NotFound`` comes with the first message."""
+
+        async def snapshot() -> tuple[dict[str, Any], int]:
+            return await self.snapshot(job_id, owner=owner)
+
+        return JobFeed(self._store, self._events, job_id, snapshot).messages(after)
+
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner, with_results=True)
         return self.mask(views.job_result(job, rows))
+
+    async def get_task(self, job_id: str, task: str, *, owner: str | None = None) -> dict[str, Any]:
+        """One task: its request as submitted (secret headers masked), state and response."""
+        row, spec = await self._store.task(job_id, task, owner=owner)
+        return self.mask(views.task_detail(row, spec, self.config.secret_header_names))
+
+    async def job_stats(self, *, minutes: int = 15, owner: str | None = None) -> dict[str, Any]:
+        """Jobs per status, and jobs finished per minute over the last ``minutes``."""
+        now = time.time()
+        counts, finished = await self._store.job_stats(now - minutes * 60, owner=owner)
+        rows = [(r.finished_at, r.status) for r in finished]
+        return stats.job_stats(counts, rows, now=now, minutes=minutes)
 
     async def get_attempts(
         self, job_id: str, task: str, *, owner: str | None = None

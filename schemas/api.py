@@ -144,6 +144,13 @@ class BatchAnswer(BaseModel):
     items: list[BatchItemAnswer]
 
 
+class InstanceCounts(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+
+
 class TaskDetail(BaseModel):
     name: str
     status: TaskStatusName
@@ -169,13 +176,6 @@ class TaskDetail(BaseModel):
     workflow: dict[str, JsonValue] | None = Field(
         default=None, description="sub-workflow tasks only: `{name, version}` it runs"
     )
-
-
-class InstanceCounts(BaseModel):
-    total: int
-    succeeded: int
-    failed: int
-    running: int
 
 
 class ParentRef(BaseModel):

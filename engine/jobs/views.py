@@ -219,3 +219,27 @@ def master_view(row: Row[Any]) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
+
+
+def task_detail(
+    row: Row[Any], spec_json: dict[str, Any], secret_headers: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """One task: its request as submitted (templates unrendered, secret header values masked),
+    its state, and its stored response. ``spec_json``: the row's spec, decrypted."""
+    spec = StoredTaskSpec.from_json(spec_json)
+    return {
+        **task_summary(row, full=True),
+        "request": {
+            "method": spec.method,
+            "url": spec.url,
+            "headers": mask_headers(spec.headers, secret_headers),
+            "params": spec.params,
+            "body": spec.body,
+            "timeout_sec": spec.timeout_sec,
+        },
+        "when": spec.when,
+        "interface": spec.interface,
+        "error": row.error,
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == "queued" else None,
+        "result": task_result(row),
+    }

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, insert, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.store import events
 from engine.store.records import ClaimedTask
 from engine.store.tables import attempts, jobs, tasks
 
@@ -75,14 +76,17 @@ async def begin_attempts(
         ],
     )
     if mark_jobs_running:
-        await conn.execute(
+        started = await conn.execute(
             update(jobs)
             .where(
                 jobs.c.id.in_({c.job_id for c in claimed}),
                 jobs.c.status == JobStatus.QUEUED.value,
             )
             .values(status=JobStatus.RUNNING.value, started_at=now)
+            .returning(jobs.c.id)
         )
+        for job_id in started.scalars():
+            events.job_changed(conn, job_id, JobStatus.RUNNING.value, now)
 
 
 async def end_attempt(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.dag import sinks
 from engine.states import AttemptStatus, JobStatus, TaskStatus
+from engine.store import events
 from engine.store.attempts import attempt_fence, fence
 from engine.store.instances import account
 from engine.store.records import ClaimedTask, Outcome
@@ -118,6 +119,15 @@ async def end_waiting_tasks(
             update(attempts)
             .where(attempt_fence(task.id, task.attempt))
             .values(status=attempt_status.value, finished_at=now, error=values.get("error"))
+        )
+        events.task_changed(
+            conn,
+            child.parent_job_id,
+            child.parent_task,
+            values["status"],
+            task.attempt,
+            now,
+            error=values.get("error"),
         )
         if task.parent_id is None:
             parents.add(child.parent_job_id)

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.states import JobStatus, TaskStatus
+from engine.store import events
 from engine.store.attempts import begin_attempts
 from engine.store.records import ClaimedTask
 from engine.store.tables import jobs, tasks
@@ -172,4 +173,7 @@ async def _claim(
         )
         .returning(*_CLAIM_RETURNING)
     )
-    return [ClaimedTask.from_row(r) for r in (await conn.execute(stmt)).all()]
+    claimed = [ClaimedTask.from_row(r) for r in (await conn.execute(stmt)).all()]
+    for c in claimed:
+        events.task_changed(conn, c.job_id, c.name, TaskStatus.RUNNING.value, c.attempt, now)
+    return claimed

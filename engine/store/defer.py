@@ -7,6 +7,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.states import TaskStatus
+from engine.store import events
 from engine.store.attempts import attempt_fence, fence
 from engine.store.records import Outcome
 from engine.store.tables import attempts, tasks
@@ -36,8 +37,20 @@ class DeferOp(WriteOp[bool]):
                 lease_expires_at=None,
                 error=o.error,
             )
+            .returning(tasks.c.name)
         )
-        if not result.rowcount:
+        name = result.scalar_one_or_none()
+        if name is None:
             return False
+        events.task_changed(
+            conn,
+            o.job_id,
+            name,
+            TaskStatus.QUEUED.value,
+            o.attempt - 1,
+            o.finished_at,
+            error=o.error,
+            next_attempt_at=o.next_attempt_at,
+        )
         await conn.execute(delete(attempts).where(attempt_fence(o.task_id, o.attempt)))
         return True

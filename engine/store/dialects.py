@@ -87,6 +87,10 @@ class Engines:
         """A notification channel for "tasks became ready", where the database has one."""
         return ReadyListener(self.reader, on_ready) if self.name == "postgresql" else None
 
+    def events_listener(self, on_jobs: Callable[[list[str]], None]) -> EventsListener | None:
+        """A notification channel for "these jobs have new events", where the database has one."""
+        return EventsListener(self.reader, on_jobs) if self.name == "postgresql" else None
+
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:
@@ -148,8 +152,64 @@ async def announce_ready(conn: AsyncConnection) -> None:
         await conn.execute(text(f"NOTIFY {CHANNEL}"))
 
 
+#: the PostgreSQL channel on which committed job events are announced (payload: job ids)
+EVENTS_CHANNEL = "jobqueue_events"
+#: a NOTIFY payload must stay under 8000 bytes
+_NOTIFY_MAX = 7000
+#: the namespace of the advisory locks that order one job's events (``pg_advisory_xact_lock``
+#: with two keys: this one and a hash of the job id)
+_EVENTS_LOCK = 0x4A514576  # "JQEv"
+
+
+async def order_job_events(conn: AsyncConnection, job_ids: list[str]) -> None:
+    """Before a transaction inserts events of these jobs: wait for the other transactions that
+    are inserting events of the same jobs to commit.
+
+    On PostgreSQL an id is drawn when the row is inserted, not when it commits; without this,
+    two transactions writing events of one job could commit out of id order, and a reader that
+    saw the later id first would skip the earlier one. The locks are taken in one order (sorted
+    keys) and are the last thing a transaction waits for, so they cannot deadlock. SQLite's
+    writers already take turns: nothing to do.
+    """
+    if conn.dialect.name == "postgresql" and job_ids:
+        await conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:ns, k) FROM "
+                "(SELECT DISTINCT hashtext(j) AS k FROM unnest(CAST(:ids AS text[])) AS j "
+                "ORDER BY k) AS keys"
+            ),
+            {"ns": _EVENTS_LOCK, "ids": sorted(job_ids)},
+        )
+
+
+async def announce_events(conn: AsyncConnection, job_ids: list[str]) -> None:
+    """Inside the transaction that wrote events: tell other processes' streams which jobs
+    changed (PostgreSQL ``NOTIFY``, delivered on commit). SQLite streams poll instead."""
+    if conn.dialect.name != "postgresql" or not job_ids:
+        return
+    chunk: list[str] = []
+    size = 0
+    for job_id in sorted(job_ids):
+        if chunk and size + len(job_id) + 1 > _NOTIFY_MAX:
+            await _notify_events(conn, chunk)
+            chunk, size = [], 0
+        chunk.append(job_id)
+        size += len(job_id) + 1
+    await _notify_events(conn, chunk)
+
+
+async def _notify_events(conn: AsyncConnection, job_ids: list[str]) -> None:
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": EVENTS_CHANNEL, "payload": ",".join(job_ids)},
+    )
+
+
 class ReadyListener:
     """PostgreSQL ``LISTEN`` on a connection of its own; calls ``on_ready`` per notification."""
+
+    #: the channel it listens on
+    channel = CHANNEL
 
     def __init__(self, engine: AsyncEngine, on_ready: Callable[[], None]) -> None:
         self._engine = engine
@@ -157,13 +217,16 @@ class ReadyListener:
         self._conn: Any = None
         self._driver: Any = None
 
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._on_ready()
+
     async def start(self) -> None:
         await self.close()  # a lost connection goes back to the pool, not to the GC
         try:
             self._conn = await self._engine.connect()
             raw = await self._conn.get_raw_connection()
             self._driver = raw.driver_connection
-            await self._driver.add_listener(CHANNEL, lambda *_: self._on_ready())
+            await self._driver.add_listener(self.channel, self._notified)
         except Exception as exc:
             # After a restart the pool can hand out a connection the server already closed
             # (asyncpg then raises its own InterfaceError), or the server is still starting.
@@ -183,6 +246,20 @@ class ReadyListener:
             with contextlib.suppress(Exception):
                 await conn.invalidate()
                 await conn.close()
+
+
+class EventsListener(ReadyListener):
+    """PostgreSQL ``LISTEN`` for job events: calls ``on_jobs`` with the job ids of each
+    notification."""
+
+    channel = EVENTS_CHANNEL
+
+    def __init__(self, engine: AsyncEngine, on_jobs: Callable[[list[str]], None]) -> None:
+        super().__init__(engine, lambda: None)
+        self._on_jobs = on_jobs
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._on_jobs([j for j in payload.split(",") if j])
 
 
 def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engines:

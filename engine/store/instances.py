@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.states import AttemptStatus, TaskStatus
+from engine.store import events
 from engine.store.attempts import attempt_fence, fence
 from engine.store.records import ClaimedTask, Outcome
 from engine.store.tables import attempts, tasks
@@ -113,6 +114,8 @@ class ExpandOp(WriteOp[bool]):
             .values(status=AttemptStatus.SUCCEEDED.value, finished_at=now)
         )
         if self.total == 0:
+            done = TaskStatus.SUCCEEDED.value
+            events.task_changed(conn, parent.job_id, parent.name, done, parent.attempt, now)
             from engine.store.progress import settle
 
             self.wakes = await settle(conn, [parent.job_id], now) or self.wakes
@@ -228,7 +231,7 @@ async def _succeed_parent(conn: AsyncConnection, parent_id: int, now: float) -> 
             .order_by(tasks.c.item_index)
         )
     ]
-    await conn.execute(
+    ended = await conn.execute(
         update(tasks)
         .where(tasks.c.id == parent_id, tasks.c.status == TaskStatus.RUNNING.value)
         .values(
@@ -237,7 +240,11 @@ async def _succeed_parent(conn: AsyncConnection, parent_id: int, now: float) -> 
             finished_at=now,
             tries=tasks.c.tries + 1,
         )
+        .returning(tasks.c.job_id, tasks.c.name, tasks.c.attempt)
     )
+    for row in ended:
+        done = TaskStatus.SUCCEEDED.value
+        events.task_changed(conn, row.job_id, row.name, done, row.attempt, now)
 
 
 async def _fail_parent(
@@ -261,19 +268,24 @@ async def _fail_parent(
         index = (
             await conn.execute(select(tasks.c.item_index).where(tasks.c.id == failure.task_id))
         ).scalar_one_or_none()
-    await conn.execute(
+    error = {
+        "type": "instance_failed",
+        "message": f"instance {index} failed after its retries; the instances not "
+        "started were canceled",
+        "item_index": index,
+        "error": failure.error if failure is not None else None,
+    }
+    ended = await conn.execute(
         update(tasks)
         .where(tasks.c.id == parent_id, tasks.c.status == TaskStatus.RUNNING.value)
         .values(
             status=TaskStatus.FAILED.value,
             finished_at=now,
             tries=tasks.c.tries + 1,
-            error={
-                "type": "instance_failed",
-                "message": f"instance {index} failed after its retries; the instances not "
-                "started were canceled",
-                "item_index": index,
-                "error": failure.error if failure is not None else None,
-            },
+            error=error,
         )
+        .returning(tasks.c.job_id, tasks.c.name, tasks.c.attempt)
     )
+    for row in ended:
+        failed = TaskStatus.FAILED.value
+        events.task_changed(conn, row.job_id, row.name, failed, row.attempt, now, error=error)

@@ -18,12 +18,13 @@ from engine.states import (
     JobStatus,
     TaskStatus,
 )
+from engine.store import events
 from engine.store.attempts import end_attempt, fence
 from engine.store.children import active_children, end_waiting_tasks
 from engine.store.instances import account
 from engine.store.progress import settle
 from engine.store.records import Outcome, Transition
-from engine.store.tables import attempts, job_interfaces, job_tags, jobs, tasks
+from engine.store.tables import attempts, job_events, job_interfaces, job_tags, jobs, tasks
 from engine.store.writer import WriteOp
 
 _ACTIVE_TASK = [TaskStatus.PENDING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
@@ -72,13 +73,15 @@ async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tu
     interrupted: list[tuple[int, int]] = []
     for child in await active_children(conn, job_id):
         interrupted += await _cancel_job(conn, child, now)
-    running = (
+    active = (
         await conn.execute(
-            select(tasks.c.id, tasks.c.attempt).where(
-                tasks.c.job_id == job_id, tasks.c.status == TaskStatus.RUNNING.value
-            )
+            select(tasks.c.id, tasks.c.name, tasks.c.attempt, tasks.c.status, tasks.c.parent_id)
+            .where(tasks.c.job_id == job_id, tasks.c.status.in_(_ACTIVE_TASK))
+            .order_by(tasks.c.position)
         )
     ).all()
+    running = [r for r in active if r.status == TaskStatus.RUNNING.value]
+    error = {"type": "canceled", "message": "the job was canceled"}
     await conn.execute(
         update(tasks)
         .where(tasks.c.job_id == job_id, tasks.c.status.in_(_ACTIVE_TASK))
@@ -87,9 +90,13 @@ async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tu
             finished_at=now,
             lease_owner=None,
             lease_expires_at=None,
-            error={"type": "canceled", "message": "the job was canceled"},
+            error=error,
         )
     )
+    canceled = TaskStatus.CANCELED.value
+    for r in active:
+        if r.parent_id is None:  # a for_each task's instances are told through their parent
+            events.task_changed(conn, job_id, r.name, canceled, r.attempt, now, error=error)
     await conn.execute(
         update(attempts)
         .where(attempts.c.job_id == job_id, attempts.c.status == AttemptStatus.RUNNING.value)
@@ -104,6 +111,7 @@ async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tu
             expires_at=jobs.c.ttl_seconds + now,
         )
     )
+    events.job_changed(conn, job_id, JobStatus.CANCELED.value, now)
     return interrupted + [(r.id, r.attempt) for r in running]
 
 
@@ -130,6 +138,18 @@ class RetryJobOp(WriteOp[str]):
         await conn.execute(
             delete(tasks).where(tasks.c.job_id == self.job_id, tasks.c.parent_id.in_(parents))
         )
+        now = time.time()
+        again = (
+            await conn.execute(
+                select(tasks.c.name, tasks.c.attempt)
+                .where(
+                    tasks.c.job_id == self.job_id,
+                    tasks.c.parent_id.is_(None),
+                    tasks.c.status.in_(retried),
+                )
+                .order_by(tasks.c.position)
+            )
+        ).all()
         await conn.execute(
             update(tasks)
             .where(
@@ -158,7 +178,10 @@ class RetryJobOp(WriteOp[str]):
             .where(jobs.c.id == self.job_id)
             .values(status=JobStatus.RUNNING.value, finished_at=None, expires_at=None)
         )
-        self.wakes = await settle(conn, [self.job_id], time.time())
+        events.job_changed(conn, self.job_id, JobStatus.RUNNING.value, now)
+        for r in again:
+            events.task_changed(conn, self.job_id, r.name, TaskStatus.PENDING.value, r.attempt, now)
+        self.wakes = await settle(conn, [self.job_id], now)
         return JobStatus.RUNNING.value
 
 
@@ -249,6 +272,10 @@ class ReapOp(WriteOp[Reaped]):
                         parent_id=row.parent_id,
                     )
                 )
+            error = values.get("error", _lost_error())
+            events.task_changed(
+                conn, row.job_id, row.name, new.value, row.attempt, now, error=error
+            )
         return changed
 
     async def _expired(
@@ -283,6 +310,8 @@ class ReapOp(WriteOp[Reaped]):
                 )
             )
             changed.append(_transition(row, TaskStatus(row.status), TaskStatus.FAILED, "expired"))
+            failed = TaskStatus.FAILED.value
+            events.task_changed(conn, row.job_id, row.name, failed, row.attempt, now, error=error)
         return changed, interrupted
 
 
@@ -325,11 +354,11 @@ async def _delete_expired_jobs(conn: AsyncConnection, now: float) -> int:
 
 
 async def delete_jobs(conn: AsyncConnection, ids: list[str]) -> None:
-    """Delete jobs with their tasks, attempts (stored bodies with them), tags and interface
-    links."""
+    """Delete jobs with their events, tasks, attempts (stored bodies with them), tags and
+    interface links."""
     if not ids:
         return
-    for table in (attempts, tasks, job_tags, job_interfaces):
+    for table in (job_events, attempts, tasks, job_tags, job_interfaces):
         await conn.execute(delete(table).where(table.c.job_id.in_(ids)))
     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
 

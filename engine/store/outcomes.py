@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.dag import job_outcome
 from engine.states import AttemptStatus, TaskStatus
+from engine.store import events
 from engine.store.attempts import attempt_fence, fence, fence_many
 from engine.store.claims import Dispatch, claim_tasks
 from engine.store.instances import account
@@ -42,7 +43,7 @@ _record_task = (
     )
 )
 
-_record_task_returning = _record_task.returning(tasks.c.id)
+_record_task_returning = _record_task.returning(tasks.c.id, tasks.c.name)
 
 _record_attempt = (
     update(attempts)
@@ -101,16 +102,21 @@ class CompleteOp(WriteOp[bool]):
                 op.dispatch.claimed.clear()  # a batch that failed is applied again op by op
         if len(outcomes) == 1:
             # One outcome (the idle path): the fenced UPDATE itself says whether it applied.
-            params = [_outcome_params(outcomes[0])]
+            o = outcomes[0]
+            params = [_outcome_params(o)]
             applied = (await conn.execute(_record_task_returning, params[0])).first()
+            names = {(applied.id, o.attempt): applied.name} if applied is not None else {}
             valid = outcomes if applied is not None else []
         else:
-            valid = await _live_outcomes(conn, outcomes)
+            names = await _live_outcomes(conn, outcomes)
+            valid = [o for o in outcomes if (o.task_id, o.attempt) in names]
             params = [_outcome_params(o) for o in valid]
             if params:
                 await conn.execute(_record_task, params)
         if valid:
             await conn.execute(_record_attempt, params)
+            for o in valid:
+                _record_event(conn, o, names[(o.task_id, o.attempt)])
             now = time.time()
             solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
             if solo:
@@ -168,17 +174,32 @@ async def _claim_promoted(conn: AsyncConnection, ops: Sequence[Any], jobs_: set[
     return len(claimed) < sum(op.dispatch.limit for op in asking)
 
 
-async def _live_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list[Outcome]:
-    """The outcomes that pass the :func:`fence` (checked for a whole batch in one query)."""
+def _record_event(conn: AsyncConnection, o: Outcome, task: str) -> None:
+    events.task_changed(
+        conn,
+        o.job_id,
+        task,
+        o.status.value,
+        o.attempt,
+        o.finished_at,
+        error=o.error,
+        next_attempt_at=o.next_attempt_at if o.status is TaskStatus.QUEUED else None,
+    )
+
+
+async def _live_outcomes(
+    conn: AsyncConnection, outcomes: list[Outcome]
+) -> dict[tuple[int, int], str]:
+    """The outcomes that pass the :func:`fence` (checked for a whole batch in one query):
+    (task id, attempt) -> task name."""
     rows = (
         await conn.execute(
-            select(tasks.c.id, tasks.c.attempt)
+            select(tasks.c.id, tasks.c.attempt, tasks.c.name)
             .where(fence_many([(o.task_id, o.attempt) for o in outcomes]))
             .with_for_update()
         )
     ).all()
-    live = {(r.id, r.attempt) for r in rows}
-    return [o for o in outcomes if (o.task_id, o.attempt) in live]
+    return {(r.id, r.attempt): r.name for r in rows}
 
 
 class HeartbeatOp(WriteOp[int]):
@@ -213,10 +234,19 @@ class HandBackOp(WriteOp[int]):
         self.running = running
 
     async def apply(self, conn: AsyncConnection) -> int:
+        if not self.running:
+            return 0
         now = time.time()
         params = [
             {"b_id": tid, "b_attempt": attempt, "b_now": now} for tid, attempt in self.running
         ]
+        handed = (
+            await conn.execute(
+                select(tasks.c.id, tasks.c.attempt, tasks.c.job_id, tasks.c.name).where(
+                    fence_many(self.running)
+                )
+            )
+        ).all()
         result = await conn.execute(
             update(tasks)
             .where(fence(bindparam("b_id"), bindparam("b_attempt")))
@@ -234,5 +264,8 @@ class HandBackOp(WriteOp[int]):
             .values(status=AttemptStatus.INTERRUPTED.value, finished_at=bindparam("b_now")),
             params,
         )
+        queued = TaskStatus.QUEUED.value
+        for r in handed:
+            events.task_changed(conn, r.job_id, r.name, queued, r.attempt, now, next_attempt_at=now)
         self.wakes = True
         return int(result.rowcount or 0)

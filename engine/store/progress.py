@@ -20,6 +20,7 @@ from engine.dag import SKIP_UPSTREAM, TaskState, advance, job_outcome
 from engine.dag.scheduler import Transitions
 from engine.dag.successors import JobShape, State, Steps, settle_from
 from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
+from engine.store import events
 from engine.store.dialects import lock_jobs
 from engine.store.tables import jobs, tasks
 from schemas.jobs import TriggerRule
@@ -37,6 +38,8 @@ _queue_stmt = (
     )
 )
 
+_queue_returning = _queue_stmt.returning(tasks.c.job_id, tasks.c.name, tasks.c.attempt)
+
 
 async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> bool:
     """Mark jobs ended; their TTL clock (``expires_at``) starts now. The sub-workflow tasks
@@ -45,7 +48,7 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
     for job_id, status in finished.items():
         by_status[status].append(job_id)
     for status, ids in by_status.items():
-        await conn.execute(
+        ended = await conn.execute(
             update(jobs)
             .where(jobs.c.id.in_(ids), jobs.c.status.in_(_ACTIVE_JOB))
             .values(
@@ -53,7 +56,10 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 finished_at=now,
                 expires_at=jobs.c.ttl_seconds + now,
             )
+            .returning(jobs.c.id)
         )
+        for job_id in ended.scalars():
+            events.job_changed(conn, job_id, status.value, now)
     if finished:
         # a sub-workflow task waiting for one of these jobs ends with it
         from engine.store.children import end_waiting_tasks
@@ -150,16 +156,33 @@ async def _write(
     now: float,
 ) -> None:
     if queue:
-        await conn.execute(
-            _queue_stmt,
-            [{"b_id": i, "b_now": now, "b_expires": _expiry(now, ttl[i])} for i in queue],
-        )
+        params = [{"b_id": i, "b_now": now, "b_expires": _expiry(now, ttl[i])} for i in queue]
+        if len(params) == 1:  # a chain's hop: the statement itself says what it queued
+            queued = (await conn.execute(_queue_returning, params[0])).all()
+        else:
+            await conn.execute(_queue_stmt, params)
+            queued = (
+                await conn.execute(
+                    select(tasks.c.job_id, tasks.c.name, tasks.c.attempt)
+                    .where(
+                        tasks.c.id.in_(queue),
+                        tasks.c.status == TaskStatus.QUEUED.value,
+                        tasks.c.ready_at == now,
+                    )
+                    .order_by(tasks.c.id)
+                )
+            ).all()
+        for r in queued:
+            events.task_changed(conn, r.job_id, r.name, TaskStatus.QUEUED.value, r.attempt, now)
     if skip:
-        await conn.execute(
+        skipped = await conn.execute(
             update(tasks)
             .where(tasks.c.id.in_(skip), tasks.c.status == TaskStatus.PENDING.value)
             .values(status=TaskStatus.SKIPPED.value, skip_reason=SKIP_UPSTREAM, finished_at=now)
+            .returning(tasks.c.job_id, tasks.c.name, tasks.c.attempt)
         )
+        for r in skipped:
+            events.task_changed(conn, r.job_id, r.name, TaskStatus.SKIPPED.value, r.attempt, now)
 
 
 async def _settle_whole(conn: AsyncConnection, ids: list[str], now: float) -> bool:

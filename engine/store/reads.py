@@ -277,3 +277,37 @@ async def queue_stats(conn: AsyncConnection, now: float) -> tuple[int, float | N
         )
     ).one()
     return int(row[0]), row[1]
+
+
+async def task_row(conn: AsyncConnection, job_id: str, task: str) -> Row[Any]:
+    """One task with everything stored about it (``NotFound`` for an unknown name)."""
+    row = (
+        await conn.execute(select(tasks).where(tasks.c.job_id == job_id, tasks.c.name == task))
+    ).first()
+    if row is None:
+        raise NotFound(f"job {job_id} has no task {task!r}")
+    return row
+
+
+async def job_counts(conn: AsyncConnection, owner: str | None = None) -> dict[str, int]:
+    """How many jobs (not past their TTL) have each status."""
+    now = time.time()
+    query = select(jobs.c.status, func.count()).where(
+        or_(jobs.c.expires_at.is_(None), jobs.c.expires_at >= now)
+    )
+    if owner is not None:
+        query = query.where(jobs.c.owner == owner)
+    rows = await conn.execute(query.group_by(jobs.c.status))
+    return {status: int(n) for status, n in rows}
+
+
+async def finished_since(
+    conn: AsyncConnection, since: float, owner: str | None = None
+) -> Sequence[Row[Any]]:
+    """(finished_at, status) of the jobs that ended since ``since``."""
+    query: Select[Any] = select(jobs.c.finished_at, jobs.c.status).where(
+        jobs.c.finished_at >= since
+    )
+    if owner is not None:
+        query = query.where(jobs.c.owner == owner)
+    return (await conn.execute(query)).all()

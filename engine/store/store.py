@@ -24,13 +24,14 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Unavailable
-from engine.store import migrate, reads
+from engine.store import events, migrate, reads
 from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
 from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.defer import DeferOp
 from engine.store.dialects import (
     Engines,
+    EventsListener,
     FileChangeWatch,
     ReadyListener,
     create_engines,
@@ -65,7 +66,7 @@ from engine.store.schedules import (
 )
 from engine.store.secrets import SEALED_COLUMNS, RotateOp, SecretBox
 from engine.store.submit import NewJob, SubmitOp, Submitted
-from engine.store.wakeup import Wakeup
+from engine.store.wakeup import JobSignals, Wakeup
 from engine.store.workflows import (
     DeleteDefinitionOp,
     NewDefinition,
@@ -104,8 +105,13 @@ class Store:
         self.secrets = SecretBox(secret_keys)
         #: set when a commit of this process made tasks ready
         self.wakeup = Wakeup()
+        #: set per job when a commit of this process wrote events of that job
+        self.job_signals = JobSignals()
         self._writer = BatchWriter(
-            engines.writer, max_batch=write_batch_max, on_wake=self.wakeup.notify
+            engines.writer,
+            max_batch=write_batch_max,
+            on_wake=self.wakeup.notify,
+            on_events=self.job_signals.notify,
         )
 
     @classmethod
@@ -137,6 +143,9 @@ class Store:
 
     def change_watch(self) -> FileChangeWatch | None:
         return self._engines.change_watch()
+
+    def events_listener(self, on_jobs: Callable[[list[str]], None]) -> EventsListener | None:
+        return self._engines.events_listener(on_jobs)
 
     # --- the two primitives every method below uses -----------------------------------------
     async def write(self, op: WriteOp[T]) -> T:
@@ -244,12 +253,54 @@ class Store:
         async with self.read() as conn:
             return await reads.running_instances(conn, job_id)
 
+    async def job_with_cursor(
+        self, job_id: str, *, owner: str | None = None
+    ) -> tuple[Row[Any], Sequence[Row[Any]], int]:
+        """The job and its task rows, with the id of the job's latest event read *before*
+        them: events after that id may repeat what the rows show, never miss a change."""
+        async with self.read() as conn:
+            cursor = await events.last_event_id(conn, job_id)
+            job = await reads.job_row(conn, job_id, owner)
+            rows = await reads.task_rows(conn, job_id)
+        return job, rows, cursor
+
+    async def job_events(self, job_id: str, *, after: int, limit: int) -> Sequence[Row[Any]]:
+        """Up to ``limit`` events of the job with an id above ``after``, oldest first."""
+        async with self.read() as conn:
+            return await events.events_after(conn, job_id, after, limit)
+
+    async def events_behind(self, job_id: str, after: int) -> int:
+        async with self.read() as conn:
+            return await events.events_behind(conn, job_id, after)
+
     async def attempts(
         self, job_id: str, task: str, *, owner: str | None = None
     ) -> Sequence[Row[Any]]:
         async with self.read() as conn:
             await reads.job_row(conn, job_id, owner)
             return await reads.attempt_rows(conn, job_id, task)
+
+    async def task(
+        self, job_id: str, task: str, *, owner: str | None = None
+    ) -> tuple[Row[Any], dict[str, Any]]:
+        """One task's row, and its spec with the request parts decrypted (left sealed when no
+        configured key opens them)."""
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            row = await reads.task_row(conn, job_id, task)
+        try:
+            return row, self.secrets.open(row.spec)
+        except ValueError:
+            return row, row.spec
+
+    async def job_stats(
+        self, since: float, *, owner: str | None = None
+    ) -> tuple[dict[str, int], Sequence[Row[Any]]]:
+        """Jobs per status, and (finished_at, status) of the jobs that ended since ``since``."""
+        async with self.read() as conn:
+            counts = await reads.job_counts(conn, owner)
+            finished = await reads.finished_since(conn, since, owner)
+        return counts, finished
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int, cursor: tuple[float, str] | None

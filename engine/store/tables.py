@@ -284,3 +284,15 @@ audit_log = Table(
     Index("ix_audit_actor", "actor", "id"),
     Index("ix_audit_target", "target", "id"),
 )
+
+#: every status change of a job and its tasks, written in the transaction that made it; the id
+#: orders them (the event id of the live streams) and the rows go when the job goes
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_job_events_job", "job_id", "id"),
+)

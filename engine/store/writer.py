@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.store import events
 from engine.store.dialects import announce_ready
 
 T = TypeVar("T")
@@ -46,10 +47,13 @@ class BatchWriter:
         *,
         max_batch: int = 512,
         on_wake: Callable[[], None] | None = None,
+        on_events: Callable[[set[str]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._on_wake = on_wake
+        #: called after a commit that wrote job events, with the ids of those jobs
+        self._on_events = on_events
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
@@ -98,7 +102,7 @@ class BatchWriter:
     async def _apply(self, batch: list[tuple[WriteOp[Any], asyncio.Future[Any]]]) -> None:
         live = [(op, fut) for op, fut in batch if not fut.cancelled()]
         try:
-            results = await self._transaction([op for op, _ in live])
+            results, changed = await self._transaction([op for op, _ in live])
         except Exception as exc:
             if len(live) == 1:
                 if not live[0][1].done():
@@ -108,7 +112,7 @@ class BatchWriter:
             for op, fut in live:
                 await self._single(op, fut)
             return
-        self._after_commit([op for op, _ in live])
+        self._after_commit([op for op, _ in live], changed)
         for (_, fut), result in zip(live, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
@@ -116,12 +120,12 @@ class BatchWriter:
     async def _single(self, op: WriteOp[Any], fut: asyncio.Future[Any]) -> None:
         op.wakes = False
         try:
-            (result,) = await self._transaction([op])
+            (result,), changed = await self._transaction([op])
         except Exception as exc:
             if not fut.done():
                 fut.set_exception(exc)
             return
-        self._after_commit([op])
+        self._after_commit([op], changed)
         if not fut.done():
             fut.set_result(result)
 
@@ -131,10 +135,12 @@ class BatchWriter:
             self._conn = await self._engine.connect()
         return self._conn
 
-    async def _transaction(self, ops: list[WriteOp[Any]]) -> list[Any]:
+    async def _transaction(self, ops: list[WriteOp[Any]]) -> tuple[list[Any], set[str]]:
+        """Apply ``ops`` in one transaction; their results, and the jobs with new events."""
         results: list[Any] = []
         conn = await self._connection()
         async with conn.begin():
+            events.collect(conn)
             start = 0
             while start < len(ops):
                 cls = type(ops[start])
@@ -144,10 +150,13 @@ class BatchWriter:
                         end += 1
                 results.extend(await cls.apply_many(conn, ops[start:end]))
                 start = end
+            changed = await events.flush(conn)
             if any(op.wakes for op in ops):
                 await announce_ready(conn)
-        return results
+        return results, changed
 
-    def _after_commit(self, ops: list[WriteOp[Any]]) -> None:
+    def _after_commit(self, ops: list[WriteOp[Any]], changed: set[str]) -> None:
         if self._on_wake is not None and any(op.wakes for op in ops):
             self._on_wake()
+        if self._on_events is not None and changed:
+            self._on_events(changed)

@@ -237,3 +237,28 @@ async def test_instances_are_sealed_at_rest_with_a_secret_key(
     assert job["status"] == "succeeded"
     assert [r.header("x-token") for r in target_server.requests[:2]] == ["s3cret", "s3cret"]
     assert len(specs) == 4 and not any("s3cret" in orjson.dumps(s).decode() for s in specs)
+
+
+async def test_the_events_of_a_for_each_job_tell_the_parent_task_end(
+    running: Engine, target_server: TargetServer
+) -> None:
+    """The parent's end is written by the instance accounting, not by the outcome path: its
+    event must be streamed too, and the stream ends with the job."""
+    job_id = await submit(running, mapped(target_server, [1, 2, 3]))
+    messages = [m async for m in running.job_events(job_id)]
+    changes = [(m.get("task", "job"), m["status"]) for m in messages if m["type"] != "snapshot"]
+    assert ("each", "succeeded") in changes
+    assert changes.index(("each", "succeeded")) < changes.index(("after", "queued"))
+    assert changes[-1] == ("job", "succeeded")
+
+
+async def test_the_events_of_a_failed_for_each_task_carry_its_error(
+    running: Engine, target_server: TargetServer
+) -> None:
+    doc = mapped(target_server, [200, 500, 200], max_parallel=1)
+    doc["tasks"][0]["url"] = target_server.url("/status/{{ item }}")
+    job_id = await submit(running, doc)
+    messages = [m async for m in running.job_events(job_id)]
+    (failed,) = [m for m in messages if m.get("task") == "each" and m["status"] == "failed"]
+    assert failed["error"]["type"] == "instance_failed"
+    assert messages[-1]["type"] == "job" and messages[-1]["status"] == "failed"

@@ -16,6 +16,8 @@ import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route, WebSocketRoute
 from typer.testing import CliRunner
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from api.auth import OPEN_PATHS
 from api.cli import app as cli_app
@@ -133,7 +135,8 @@ def test_every_job_route_answers_404_to_another_key(server: ApiServer) -> None:
                 .replace("{index}", "0")
             )
             if method == "WEBSOCKET":
-                pytest.fail(f"add a socket check for {template} to this test")
+                _socket_refuses(server, path, BOB)
+                continue
             answer = bob.request(method, path)
             assert answer.status_code == 404, (method, template, answer.text)
             assert answer.json()["detail"]["code"] == "not_found"
@@ -151,6 +154,24 @@ def test_every_job_route_answers_404_to_another_key(server: ApiServer) -> None:
                 # the job has no for_each task: its instances are unknown, not refused
                 or ("/instances" in template and "has no instances" in answer.text)
             ), (method, template, answer.text)
+
+
+def _socket_refuses(server: ApiServer, path: str, key: str) -> None:
+    """The job's event socket closes with 4404 for a key that does not own the job."""
+    url = "ws" + server.url(path).removeprefix("http")
+    with ws_connect(url, additional_headers=bearer(key)) as socket:
+        with pytest.raises(ConnectionClosed):
+            socket.recv(timeout=10)
+        assert socket.close_code == 4404
+
+
+def test_the_event_stream_of_another_keys_job_answers_404(server: ApiServer) -> None:
+    with http(server, ALICE) as alice, http(server, BOB) as bob:
+        job_id = submit(alice)
+        ended(alice, job_id)
+        refused = bob.get("/api/v1/events", params={"job_id": job_id})
+        assert refused.status_code == 404
+        assert alice.get("/api/v1/events", params={"job_id": job_id}).status_code == 200
 
 
 def test_every_route_but_the_open_ones_needs_a_key(server: ApiServer) -> None:

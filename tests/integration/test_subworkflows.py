@@ -227,3 +227,17 @@ async def test_definitions_that_call_each_other_in_a_circle_are_refused(
         await engine.delete_workflow("a")
     await engine.delete_workflow("b")
     await engine.delete_workflow("a")
+
+
+async def test_the_events_of_the_parent_tell_the_task_that_waited_for_its_child(
+    running: Engine, target_server: TargetServer
+) -> None:
+    """The sub-workflow task ends in the child's transaction, not by an outcome: its event is
+    streamed all the same."""
+    await put_enrich(running, target_server)
+    job_id = await submit(running, parent(target_server))
+    messages = [m async for m in running.job_events(job_id)]
+    changes = [(m.get("task", "job"), m["status"]) for m in messages if m["type"] != "snapshot"]
+    assert ("each", "succeeded") in changes
+    assert changes.index(("each", "succeeded")) < changes.index(("after", "queued"))
+    assert changes[-1] == ("job", "succeeded")
