@@ -119,6 +119,20 @@ ServerOpt = Annotated[
     str, typer.Option("--server", "-s", envvar="JOBQUEUE_SERVER", help="Base URL of the server")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON document")]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker-url",
+        help="redis://... or amqp://...: carry wake-ups and cancels between processes over "
+        "this broker (default: JOBQUEUE_BROKER_URL)",
+    ),
+]
+
+
+def _broker_override(broker_url: str | None) -> dict[str, Any]:
+    return {} if broker_url is None else {"broker_url": broker_url}
+
+
 FileArg = Annotated[
     Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False, readable=True)
 ]
@@ -168,8 +182,9 @@ def _server(server: str) -> Iterator[JobQueue]:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    broker_url: BrokerOpt = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_settings(**_broker_override(broker_url))
 
     async def check() -> None:  # the settings and the database, before uvicorn starts
         engine = await open_engine(settings.engine_config())
@@ -202,8 +217,9 @@ def serve(
 )
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once nothing is queued or running")] = False,
+    broker_url: BrokerOpt = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_settings(**_broker_override(broker_url))
     configure_logging(
         settings.log_level, settings.log_format, settings.engine_config().secret_header_names
     )

@@ -28,6 +28,7 @@ from engine.schedules.scheduler import Scheduler
 from engine.security.access import Access, Actor, audit_entry
 from engine.security.keyring import KeyRing
 from engine.security.keys import Principal, parse_key_entries
+from engine.signals import CANCEL, READY, LocalSignals, Signals, open_signals
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.store.audit import AuditFilter
 from engine.workflows import WorkflowMethods
@@ -62,9 +63,19 @@ def _audit_creation(rows: NewJob, by: Actor | None) -> None:
 
 
 class Engine(WorkflowMethods):
-    def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig,
+        executor: Executor | None,
+        signals: Signals | None = None,
+    ) -> None:
         self._store = store
         self.config = config
+        #: wake-ups, cancels and event nudges between processes (a broker's, or local ones)
+        self.signals = signals or LocalSignals()
+        if self.signals.remote:
+            store.on_ready = lambda: self.signals.publish(READY)
         self._executor = executor
         self.metrics = Metrics()
         self._workers: list[Worker] = []
@@ -81,20 +92,28 @@ class Engine(WorkflowMethods):
     async def open(
         cls, config: EngineConfig, *, executor: Executor | None = None, migrate: bool = True
     ) -> Engine:
+        signals = open_signals(config.broker_url, config.broker_prefix)
         store = await Store.open(
             config.db_url,
             sqlite_synchronous=config.sqlite_synchronous,
             migrate_schema=migrate,
             write_batch_max=config.write_batch_max,
             secret_keys=config.secret_keys,
+            notify_in_db=not signals.remote,
         )
-        return cls(store, config, executor)
+        try:
+            await signals.start()
+        except BaseException:
+            await store.close()
+            raise
+        return cls(store, config, executor, signals)
 
     async def close(self) -> None:
         await self.stop_workers()
         if self._executor is not None:
             await self._executor.aclose()
         await self._store.close()
+        await self.signals.close()
 
     async def rotate_secret(self) -> int:
         """Re-encrypt every stored task's request parts with the first ``JOBQUEUE_SECRET_KEY``
@@ -302,6 +321,8 @@ class Engine(WorkflowMethods):
         audit = audit_entry(by, "job.cancel", job_id)
         result = await self._store.cancel(job_id, owner=owner, audit=audit)
         self._interrupt(result.interrupted)
+        if result.interrupted:
+            self.signals.publish(CANCEL, job_id)
         log.info(
             "job %s canceled; %d running calls interrupted",
             job_id,
@@ -444,6 +465,7 @@ class Engine(WorkflowMethods):
             start_child=self._start_child,
             scheduler=scheduler,
             hosts=self.host_limiter(),
+            signals=self.signals,
         )
         self._workers.append(worker)
         return worker
@@ -467,7 +489,11 @@ class Engine(WorkflowMethods):
     def health(self) -> dict[str, Any]:
         """Workers of this process that stopped on their own make the process unhealthy."""
         failed = [w.failure for w in self._workers if w.failure is not None]
-        return {"workers": len(self._workers), "failed_workers": failed}
+        return {
+            "workers": len(self._workers),
+            "failed_workers": failed,
+            "broker": self.signals.health(),
+        }
 
     async def ping(self) -> None:
         await self._store.ping()
@@ -486,6 +512,7 @@ class Engine(WorkflowMethods):
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self._interrupt(reaped.interrupted)
+        self._announce_interrupts(reaped)
         self.metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
         return reaped
@@ -498,6 +525,12 @@ class Engine(WorkflowMethods):
 
     def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Interrupt these (task id, attempt) calls wherever they run in this process; workers
-        of other processes see the change through their cancel watch."""
+        of other processes see the change through their cancel watch (sooner when a broker
+        carries the cancel signal)."""
         for worker in self._workers:
             worker.interrupt(pairs)
+
+    def _announce_interrupts(self, reaped: Reaped) -> None:
+        if reaped.interrupted:
+            for job_id in {t.job_id for t in reaped.transitions}:
+                self.signals.publish(CANCEL, job_id)

@@ -97,15 +97,25 @@ class Store:
     """One database: its engines, its group-commit writer and the in-process wake-up."""
 
     def __init__(
-        self, engines: Engines, *, write_batch_max: int = 512, secret_keys: Sequence[str] = ()
+        self,
+        engines: Engines,
+        *,
+        write_batch_max: int = 512,
+        secret_keys: Sequence[str] = (),
+        notify_in_db: bool = True,
     ) -> None:
         self._engines = engines
         #: encryption at rest of the tasks' request parts (``JOBQUEUE_SECRET_KEY``)
         self.secrets = SecretBox(secret_keys)
         #: set when a commit of this process made tasks ready
         self.wakeup = Wakeup()
+        #: also called after such a commit (the engine publishes it to a broker)
+        self.on_ready: Callable[[], None] | None = None
         self._writer = BatchWriter(
-            engines.writer, max_batch=write_batch_max, on_wake=self.wakeup.notify
+            engines.writer,
+            max_batch=write_batch_max,
+            on_wake=self._committed_ready,
+            notify_in_db=notify_in_db,
         )
 
     @classmethod
@@ -117,12 +127,13 @@ class Store:
         migrate_schema: bool = True,
         write_batch_max: int = 512,
         secret_keys: Sequence[str] = (),
+        notify_in_db: bool = True,
     ) -> Store:
         box = SecretBox(secret_keys)  # a malformed key fails here, before anything opens
         engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
         if migrate_schema:
             await migrate.upgrade(engines.writer)
-        store = cls(engines, write_batch_max=write_batch_max)
+        store = cls(engines, write_batch_max=write_batch_max, notify_in_db=notify_in_db)
         store.secrets = box
         store._writer.start()
         return store
@@ -132,6 +143,11 @@ class Store:
         await self._engines.dispose()
 
     # --- cross-process signals --------------------------------------------------------------
+    def _committed_ready(self) -> None:
+        self.wakeup.notify()
+        if self.on_ready is not None:
+            self.on_ready()
+
     def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
         return self._engines.ready_listener(on_ready)
 

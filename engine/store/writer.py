@@ -46,10 +46,14 @@ class BatchWriter:
         *,
         max_batch: int = 512,
         on_wake: Callable[[], None] | None = None,
+        notify_in_db: bool = True,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._on_wake = on_wake
+        #: announce ready tasks inside the transaction (PostgreSQL ``NOTIFY``); off when a
+        #: broker carries the wake-ups
+        self._notify_in_db = notify_in_db
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
@@ -144,7 +148,7 @@ class BatchWriter:
                         end += 1
                 results.extend(await cls.apply_many(conn, ops[start:end]))
                 start = end
-            if any(op.wakes for op in ops):
+            if self._notify_in_db and any(op.wakes for op in ops):
                 await announce_ready(conn)
         return results
 
