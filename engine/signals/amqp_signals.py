@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from typing import Any
@@ -17,6 +18,12 @@ from typing import Any
 from ulid import ULID
 
 from engine.signals.base import CHANNELS, BrokerSignals, Signal
+
+# aiormq logs a lost connection as an error with a traceback, from every channel: the backend
+# reports the broker's state once itself. Left alone when an operator set their level.
+for _name in ("aiormq", "aio_pika"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
 class AmqpSignals(BrokerSignals):
@@ -37,10 +44,17 @@ class AmqpSignals(BrokerSignals):
         import aio_pika
 
         closed = asyncio.Event()
+        reasons: list[BaseException] = []
+
+        def on_close(_sender: Any, exc: BaseException | None = None, *_: Any) -> None:
+            if isinstance(exc, BaseException):
+                reasons.append(exc)
+            closed.set()
+
         self._connection = await aio_pika.connect(self.url, timeout=5)
-        self._connection.close_callbacks.add(lambda *_: closed.set())
+        self._connection.close_callbacks.add(on_close)
         channel = await self._connection.channel()
-        channel.close_callbacks.add(lambda *_: closed.set())
+        channel.close_callbacks.add(on_close)
         exchange = await channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=False
         )
@@ -51,6 +65,8 @@ class AmqpSignals(BrokerSignals):
         self._exchange = exchange
         self._connected()
         await closed.wait()
+        if reasons:
+            raise ConnectionError(str(reasons[0]))
 
     async def _on_message(self, message: Any) -> None:
         key = message.routing_key

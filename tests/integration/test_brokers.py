@@ -1,0 +1,220 @@
+"""Signals over a real Redis and a real RabbitMQ, between engines that share only the database
+and the broker (as processes on different machines do).
+
+The engines poll every 600 s, their SQLite file watch is off and their cancel watch waits 600 s:
+whatever happens sooner was carried by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.main import create_app
+from api.settings import Settings
+from engine import Engine, EngineConfig
+from engine.signals import CANCEL, EVENTS, READY, RESUMED, Signal, open_signals
+from schemas.jobs import JobSpec, parse_job_document
+from tests.integration.target_server import TargetServer
+from tests.support.brokers import RABBITMQ_HOST, Broker, PrivateRedis, PrivateVhost, require
+from tests.support.config import make_config
+from tests.support.processes import free_port
+
+SLOW = 600.0
+WAIT = 30.0
+
+
+def broker_config(db_url: str, url: str, prefix: str, **overrides: object) -> EngineConfig:
+    values: dict[str, object] = {
+        "broker_url": url,
+        "broker_prefix": prefix,
+        "poll_interval": SLOW,
+        "cancel_check_interval": SLOW,
+        "change_check_interval": 0,
+        "reaper_interval": SLOW,
+    }
+    values.update(overrides)
+    return make_config(db_url, **values)
+
+
+@asynccontextmanager
+async def engines(config: EngineConfig, count: int) -> AsyncIterator[list[Engine]]:
+    opened: list[Engine] = []
+    try:
+        for _ in range(count):
+            opened.append(await Engine.open(config))
+        yield opened
+    finally:
+        for engine in opened:
+            await engine.close()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    async def wait() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(wait(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{what}: not within {timeout} s") from None
+
+
+async def job_status(engine: Engine, job_id: str) -> str:
+    return str((await engine.get_job(job_id))["status"])
+
+
+async def until_status(engine: Engine, job_id: str, wanted: set[str]) -> str:
+    async def wait() -> str:
+        while (status := await job_status(engine, job_id)) not in wanted:
+            await asyncio.sleep(0.05)
+        return status
+
+    return await asyncio.wait_for(wait(), WAIT)
+
+
+def single_call(url: str) -> JobSpec:
+    return parse_job_document({"url": url})
+
+
+async def test_a_signal_reaches_every_other_process(broker: Broker) -> None:
+    sender = open_signals(broker.url, broker.prefix)
+    receivers = [open_signals(broker.url, broker.prefix) for _ in range(2)]
+    for signals in (sender, *receivers):
+        await signals.start()
+    try:
+        subs = [r.subscribe([CANCEL, EVENTS]) for r in receivers]
+        sender.publish(READY)  # nobody here listens to it
+        sender.publish(EVENTS, "job-7")
+        for sub in subs:
+            assert await asyncio.wait_for(sub.__anext__(), WAIT) == Signal(EVENTS, "job-7")
+        assert sender.health() == {"url": sender.health()["url"], "state": "connected"}
+        assert "guest:guest" not in str(sender.health())
+    finally:
+        for signals in (sender, *receivers):
+            await signals.close()
+
+
+async def test_a_submit_wakes_a_worker_of_another_engine(
+    broker: Broker, tmp_path: Path, target_server: TargetServer
+) -> None:
+    config = broker_config(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", broker.url, broker.prefix)
+    async with engines(config, 2) as (api, workers):
+        workers.start_worker()
+        # One after the other: each is submitted while the worker waits out its 600 s poll.
+        for i in range(3):
+            job = await api.submit(single_call(target_server.url(f"/json?i={i}")), single_call=True)
+            assert await until_status(api, job.job_id, {"succeeded", "failed"}) == "succeeded"
+
+
+async def test_a_cancel_interrupts_the_call_in_another_engine(
+    broker: Broker, tmp_path: Path, target_server: TargetServer
+) -> None:
+    config = broker_config(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", broker.url, broker.prefix)
+    async with engines(config, 2) as (api, workers):
+        workers.start_worker()
+        submitted = await api.submit(
+            single_call(target_server.url("/slow?seconds=60")), single_call=True
+        )
+        await until(lambda: len(target_server.requests) == 1, "the call started")
+        assert await api.cancel(submitted.job_id) == "canceled"
+        await until(lambda: target_server.requests[0].outcome == "cancelled", "call interrupted")
+
+
+class Outage:
+    """Stop and start a broker of the test's own: a private redis-server, or a private
+    RabbitMQ vhost deleted and made again."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        if kind == "redis":
+            self._redis = PrivateRedis(tmp_path)
+            self.url = self._redis.url
+        else:
+            require(RABBITMQ_HOST, "RabbitMQ")
+            self._vhost = PrivateVhost()
+            self.url = self._vhost.url
+
+    def up(self) -> None:
+        if self.kind == "redis":
+            self._redis.start()
+        else:
+            self._vhost.create()
+
+    def down(self) -> None:
+        if self.kind == "redis":
+            self._redis.stop()
+        else:
+            self._vhost.delete()
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+async def test_a_broker_outage_falls_back_to_polling_and_resumes(
+    kind: str, tmp_path: Path, target_server: TargetServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage = Outage(kind, tmp_path)
+    outage.up()
+    try:
+        config = broker_config(
+            f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", outage.url, "jobqueue", poll_interval=0.2
+        )
+        async with engines(config, 2) as (api, workers):
+            workers.start_worker()
+            resumed = workers.signals.subscribe([READY])
+            caplog.set_level(logging.INFO, logger="jobqueue.signals")
+            outage.down()
+            await until(lambda: api.health()["broker"]["state"] == "down", "api sees it down")
+            await until(lambda: workers.signals.state == "down", "worker sees it down")
+            jobs = [
+                await api.submit(single_call(target_server.url(f"/json?i={i}")), single_call=True)
+                for i in range(5)
+            ]
+            for job in jobs:  # the poll found them
+                assert await until_status(api, job.job_id, {"succeeded", "failed"}) == "succeeded"
+            await asyncio.sleep(1.0)  # several reconnection attempts fail meanwhile
+            outage.up()
+            await until(lambda: api.signals.connected and workers.signals.connected, "back")
+            assert await asyncio.wait_for(_first(resumed, RESUMED), WAIT) == Signal(RESUMED)
+            api.signals.publish(READY)
+            assert await asyncio.wait_for(_first(resumed, READY), WAIT) == Signal(READY)
+    finally:
+        outage.down()
+    downs = [r for r in caplog.records if "is down" in r.getMessage()]
+    assert len(downs) == 2, "once per engine, not once per attempt"
+    assert all(r.exc_info is None for r in caplog.records), "no traceback"
+    assert sum("is back" in r.getMessage() for r in caplog.records) == 2
+
+
+async def _first(subscription: AsyncIterator[Signal], channel: str) -> Signal:
+    async for signal in subscription:
+        if signal.channel == channel:
+            return signal
+    raise AssertionError("the subscription ended")
+
+
+async def test_healthz_shows_the_broker_and_stays_ok_while_it_is_down(
+    tmp_path: Path, rabbitmq_broker: Broker
+) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    closed = f"redis://:secret@127.0.0.1:{free_port()}/0"
+    for url, state in ((rabbitmq_broker.url, "connected"), (closed, "down")):
+        engine = await Engine.open(make_config(db_url, broker_url=url))
+        try:
+            app = create_app(Settings(db_url=db_url), engine=engine)
+            app.state.engine = engine
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.get("/healthz")
+        finally:
+            await engine.close()
+        assert response.status_code == 200, response.text
+        shown = response.json()["broker"]
+        assert shown["state"] == state
+        assert "secret" not in shown["url"] and "guest:guest" not in shown["url"]
+        assert shown["url"].endswith(url.rsplit("@", 1)[-1])
