@@ -31,13 +31,17 @@ def _attempts(base: str, job_id: str) -> list[dict[str, object]]:
     return attempts
 
 
-def run_scale_out(tmp_path: Path, target: TargetServer, db_url: str) -> None:
-    """Submit JOBS single calls; two worker processes must run each exactly once."""
+def run_scale_out(
+    tmp_path: Path, target: TargetServer, db_url: str, extra: dict[str, str] | None = None
+) -> None:
+    """Submit JOBS single calls; two worker processes must run each exactly once.
+    ``extra``: more settings of every process (a broker)."""
     settings = {
         "JOBQUEUE_DB_URL": db_url,
         "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
         "JOBQUEUE_CONCURRENCY": "8",
         "JOBQUEUE_POLL_INTERVAL": "0.05",
+        **(extra or {}),
     }
     with Server(tmp_path, None, JOBQUEUE_EMBEDDED_WORKER="false", **settings) as server:
         workers = [
