@@ -489,11 +489,11 @@ class Engine(WorkflowMethods):
     def health(self) -> dict[str, Any]:
         """Workers of this process that stopped on their own make the process unhealthy."""
         failed = [w.failure for w in self._workers if w.failure is not None]
-        return {
-            "workers": len(self._workers),
-            "failed_workers": failed,
-            "broker": self.signals.health(),
-        }
+        health: dict[str, Any] = {"workers": len(self._workers), "failed_workers": failed}
+        broker = self.signals.health()
+        if broker is not None:  # with a broker: its URL (no password) and its state
+            health["broker"] = broker
+        return health
 
     async def ping(self) -> None:
         await self._store.ping()

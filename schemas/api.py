@@ -380,5 +380,5 @@ class Health(BaseModel):
         description="workers of this process that stopped on their own, with the reason"
     )
     broker: BrokerHealth | None = Field(
-        default=None, description="the broker between processes; null when none is set"
+        default=None, description="the broker between processes; absent when none is set"
     )

@@ -40,7 +40,7 @@ def backend_of(url: str) -> str:
     backend, module, extra = SCHEMES[scheme]
     if not _installed(module.split(".")[0]):
         raise BrokerConfigError(
-            f"a {scheme}:// broker needs the {module.split('.')[0]} client, which is not "
+            f"{scheme}:// needs the {module.split('.')[0]} client, which is not "
             f"installed: pip install 'jobqueue[{extra}]'"
         )
     return backend
