@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shlex
 import signal
@@ -187,7 +188,8 @@ def serve(
     settings = load_settings(**_broker_override(broker_url))
 
     async def check() -> None:  # the settings and the database, before uvicorn starts
-        engine = await open_engine(settings.engine_config())
+        # Not the broker: one that is down must not stop the start (the app then polls).
+        engine = await open_engine(dataclasses.replace(settings.engine_config(), broker_url=None))
         await engine.close()
 
     _run_async(check())

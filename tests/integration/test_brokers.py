@@ -24,7 +24,7 @@ from schemas.jobs import JobSpec, parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.brokers import RABBITMQ_HOST, Broker, PrivateRedis, PrivateVhost, require
 from tests.support.config import make_config
-from tests.support.processes import free_port
+from tests.support.processes import Server, free_port, poll
 
 SLOW = 600.0
 WAIT = 30.0
@@ -218,3 +218,24 @@ async def test_healthz_shows_the_broker_and_stays_ok_while_it_is_down(
         assert shown["state"] == state
         assert "secret" not in shown["url"] and "guest:guest" not in shown["url"]
         assert shown["url"].endswith(url.rsplit("@", 1)[-1])
+
+
+@pytest.mark.slow
+def test_a_server_starts_and_works_while_its_broker_is_down(
+    tmp_path: Path, target_server: TargetServer
+) -> None:
+    url = f"redis://:secret@127.0.0.1:{free_port()}/0"
+    with Server(tmp_path, tmp_path / "q.db", JOBQUEUE_BROKER_URL=url) as server:
+        health = httpx.get(f"{server.url}/healthz", timeout=10)
+        assert health.status_code == 200, health.text
+        assert health.json()["broker"] == {"url": url.replace("secret", "***"), "state": "down"}
+        job = httpx.post(f"{server.url}/api/v1/jobs", json={"url": target_server.url("/json")})
+        job_id = job.json()["job_id"]
+        poll(
+            lambda: httpx.get(f"{server.url}/api/v1/jobs/{job_id}").json()["status"] == "succeeded",
+            timeout=WAIT,
+            what="the job ran without the broker",
+        )
+        output = server.output()
+    assert output.count("falling back to polling") == 1, output
+    assert "Traceback" not in output
