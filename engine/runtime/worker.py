@@ -36,7 +36,7 @@ from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
-from engine.signals import CANCEL, READY, RESUMED, LocalSignals, Signals
+from engine.signals import CANCEL, DOWN, READY, RESUMED, LocalSignals, Signals
 from engine.states import TaskStatus
 from engine.store import ClaimedTask, Dispatch, Outcome, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
@@ -523,7 +523,8 @@ class Worker:
 
     async def _follow_signals(self) -> None:
         """A broker's signals: ready tasks wake the claim loop, a cancel naming a job that runs
-        here checks the running calls now; after an outage both look at the database again."""
+        here checks the running calls now; after an outage both look at the database again.
+        When the broker goes down, the cancel watch goes back to its short interval at once."""
         async with self._signals.subscribe([READY, CANCEL]) as signals:
             async for signal in signals:
                 if signal.channel == READY:
@@ -531,7 +532,7 @@ class Worker:
                 elif signal.channel == CANCEL:
                     if signal.payload in self._job_of.values():
                         self._check_cancels.set()
-                elif signal.channel == RESUMED:
+                elif signal.channel in (RESUMED, DOWN):
                     self._store.wakeup.notify()
                     self._check_cancels.set()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from engine.signals.base import (
     CANCEL,
     CHANNELS,
+    DOWN,
     EVENTS,
     READY,
     RESUMED,
@@ -26,6 +27,7 @@ from engine.signals.urls import NAME_PREFIX, BrokerConfigError, backend_of, chec
 __all__ = [
     "CANCEL",
     "CHANNELS",
+    "DOWN",
     "EVENTS",
     "NAME_PREFIX",
     "READY",

@@ -35,6 +35,11 @@ CHANNELS = (READY, CANCEL, EVENTS, SCHEDULES)
 #: not a broker channel: delivered to every subscriber when the broker came back after an
 #: outage, since signals sent meanwhile were lost (look at the database now)
 RESUMED = "resumed"
+#: not a broker channel: delivered to every subscriber when the broker went away (poll the
+#: database until it is back)
+DOWN = "down"
+#: what every subscription gets, whatever its channels
+_STATE_CHANGES = frozenset({RESUMED, DOWN})
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Subscription:
         self._queue: asyncio.Queue[Signal] = asyncio.Queue()
 
     def deliver(self, signal: Signal) -> None:
-        if signal.channel in self.channels or signal.channel == RESUMED:
+        if signal.channel in self.channels or signal.channel in _STATE_CHANGES:
             self._queue.put_nowait(signal)
 
     def __aiter__(self) -> AsyncIterator[Signal]:
@@ -230,6 +235,7 @@ class BrokerSignals(Signals):
         delay = min(self.backoff_cap, 0.1 * 2**self._failures)
         self._failures += 1
         if was != "down":
+            self._deliver(Signal(DOWN))
             log.warning(
                 "broker %s is down (%s); falling back to polling the database, reconnecting "
                 "with backoff up to %.0f s",

@@ -38,6 +38,7 @@ def broker_config(db_url: str, url: str, prefix: str, **overrides: object) -> En
         "cancel_check_interval": SLOW,
         "change_check_interval": 0,
         "reaper_interval": SLOW,
+        "default_timeout": SLOW,  # a call ends by a cancel, never by its timeout
     }
     values.update(overrides)
     return make_config(db_url, **values)
@@ -185,7 +186,7 @@ async def test_a_broker_outage_falls_back_to_polling_and_resumes(
             assert await asyncio.wait_for(_first(resumed, READY), WAIT) == Signal(READY)
     finally:
         outage.down()
-    downs = [r for r in caplog.records if "is down" in r.getMessage()]
+    downs = [r for r in caplog.records if "falling back to polling" in r.getMessage()]
     assert len(downs) == 2, "once per engine, not once per attempt"
     assert all(r.exc_info is None for r in caplog.records), "no traceback"
     assert sum("is back" in r.getMessage() for r in caplog.records) == 2
@@ -239,3 +240,32 @@ def test_a_server_starts_and_works_while_its_broker_is_down(
         output = server.output()
     assert output.count("falling back to polling") == 1, output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+async def test_while_the_broker_is_down_cancels_are_checked_in_the_database(
+    kind: str, tmp_path: Path, target_server: TargetServer
+) -> None:
+    """Connected, the cancel check would wait 600 s (the poll interval); down, it runs every
+    ``cancel_check_interval`` again."""
+    outage = Outage(kind, tmp_path)
+    outage.up()
+    try:
+        config = broker_config(
+            f"sqlite+aiosqlite:///{tmp_path / 'q.db'}",
+            outage.url,
+            "jobqueue",
+            cancel_check_interval=0.1,
+        )
+        async with engines(config, 2) as (api, workers):
+            workers.start_worker()
+            job = await api.submit(
+                single_call(target_server.url("/slow?seconds=60")), single_call=True
+            )
+            await until(lambda: len(target_server.requests) == 1, "the call started")
+            outage.down()
+            await until(lambda: workers.signals.state == "down", "worker sees it down")
+            assert await api.cancel(job.job_id) == "canceled"
+            await until(lambda: target_server.requests[0].outcome == "cancelled", "interrupted")
+    finally:
+        outage.down()

@@ -123,9 +123,13 @@ def test_the_broker_wakes_a_worker_process_for_a_submit(
 def test_a_cancel_reaches_the_call_in_a_worker_process(
     tmp_path: Path, target_server: TargetServer, db_url: str, broker: Broker
 ) -> None:
-    settings = {**broker.settings(), "JOBQUEUE_POLL_INTERVAL": SLOW}
+    settings = {
+        **broker.settings(),
+        "JOBQUEUE_POLL_INTERVAL": SLOW,
+        "JOBQUEUE_DEFAULT_TIMEOUT": SLOW,  # the call ends by the cancel, not by its timeout
+    }
     with cluster(tmp_path, db_url, settings) as (server, _):
-        job_id = submit(server.url, target_server.url("/slow?seconds=120"))
+        job_id = submit(server.url, target_server.url("/slow?seconds=900"))
         poll(lambda: len(target_server.requests) == 1, timeout=WAIT, what="the call started")
         canceled = httpx.post(f"{server.url}/api/v1/jobs/{job_id}/cancel", timeout=30)
         assert canceled.status_code == 200, canceled.text
