@@ -22,7 +22,7 @@ from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.masking import mask_view
 from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
-from engine.runtime.worker import Worker
+from engine.runtime.worker import Worker, announce_interrupts
 from engine.schedules.book import ScheduleBook
 from engine.schedules.scheduler import Scheduler
 from engine.security.access import Access, Actor, audit_entry
@@ -512,7 +512,7 @@ class Engine(WorkflowMethods):
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self._interrupt(reaped.interrupted)
-        self._announce_interrupts(reaped)
+        announce_interrupts(self.signals, reaped)
         self.metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
         return reaped
@@ -529,8 +529,3 @@ class Engine(WorkflowMethods):
         carries the cancel signal)."""
         for worker in self._workers:
             worker.interrupt(pairs)
-
-    def _announce_interrupts(self, reaped: Reaped) -> None:
-        if reaped.interrupted:
-            for job_id in {t.job_id for t in reaped.transitions}:
-                self.signals.publish(CANCEL, job_id)

@@ -38,7 +38,7 @@ from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
 from engine.signals import CANCEL, DOWN, READY, RESUMED, LocalSignals, Signals
 from engine.states import TaskStatus
-from engine.store import ClaimedTask, Dispatch, Outcome, Store
+from engine.store import ClaimedTask, Dispatch, Outcome, Reaped, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
 from engine.templates import SandboxEnvironment
 
@@ -184,7 +184,8 @@ class Worker:
             helpers.append(
                 asyncio.create_task(self._follow_signals(), name="jobqueue-follow-signals")
             )
-        listener = None if self._signals.remote else self._store.ready_listener(self._wakeup)
+        wakeup = self._store.wakeup.notify
+        listener = None if self._signals.remote else self._store.ready_listener(wakeup)
         if listener is not None:
             helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
         watch = None if self._signals.remote else self._store.change_watch()
@@ -518,9 +519,6 @@ class Worker:
         ]
         self.interrupt(stale)
 
-    def _wakeup(self) -> None:
-        self._store.wakeup.notify()
-
     async def _follow_signals(self) -> None:
         """A broker's signals: ready tasks wake the claim loop, a cancel naming a job that runs
         here checks the running calls now; after an outage both look at the database again.
@@ -572,9 +570,7 @@ class Worker:
         """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self.interrupt(reaped.interrupted)
-        if reaped.interrupted:
-            for job_id in {t.job_id for t in reaped.transitions}:
-                self._signals.publish(CANCEL, job_id)
+        announce_interrupts(self._signals, reaped)
         self._metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
 
@@ -601,3 +597,11 @@ class Worker:
             )
             return
         log.warning("handed %d unfinished tasks back to the queue at shutdown", len(left))
+
+
+def announce_interrupts(signals: Signals, reaped: Reaped) -> None:
+    """Tell the workers of other processes that a sweep ended calls they may be running (with a
+    broker; without one, their cancel watch finds out)."""
+    if reaped.interrupted:
+        for job_id in {t.job_id for t in reaped.transitions}:
+            signals.publish(CANCEL, job_id)
