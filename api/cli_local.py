@@ -490,6 +490,8 @@ async def run_workflow(
             interrupts.install()
             try:
                 config = replace(settings.engine_config(), db_url=url)
+                if db_url is None:  # nobody else sees a private database: no broker either
+                    config = replace(config, broker_url=None)
                 engine = await open_engine(config, source=source, hint=hint)
                 try:
                     if db_url is not None:
@@ -597,7 +599,7 @@ async def validate_file(
         return 1
     with private_database(None) as (url, _):
         engine = await open_engine(
-            replace(settings.engine_config(), db_url=url),
+            replace(settings.engine_config(), db_url=url, broker_url=None),
             source="the validation database",
             check_targets=False,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from schemas.jobs import JobSpec, parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.brokers import RABBITMQ_HOST, Broker, PrivateRedis, PrivateVhost, require
 from tests.support.config import make_config
-from tests.support.processes import Server, free_port, poll
+from tests.support.processes import Server, env_for, free_port, poll, script
 
 SLOW = 600.0
 WAIT = 30.0
@@ -269,3 +270,28 @@ async def test_while_the_broker_is_down_cancels_are_checked_in_the_database(
             await until(lambda: target_server.requests[0].outcome == "cancelled", "interrupted")
     finally:
         outage.down()
+
+
+@pytest.mark.slow
+def test_a_run_on_its_private_database_uses_no_broker(
+    tmp_path: Path, target_server: TargetServer
+) -> None:
+    """Nobody else sees ``jobqueue run``'s private database: a broker would only slow it down
+    (here one that is down)."""
+    workflow = tmp_path / "one.yaml"
+    workflow.write_text(f"method: GET\nurl: {target_server.url('/json')}\n")
+    env = env_for(
+        None,
+        JOBQUEUE_ALLOW_PRIVATE_NETWORKS="true",
+        JOBQUEUE_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    done = subprocess.run(
+        [script("jobqueue"), "run", str(workflow), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done
+    assert "broker" not in done.stderr, done.stderr
