@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.integration.target_server import TargetServer
-from tests.support.brokers import RABBITMQ_HOST, Broker, PrivateRedis, PrivateVhost, require
+from tests.support.brokers import Broker, Outage
 from tests.support.processes import Proc, Server, env_for, poll, script
 
 SLOW = "600"
@@ -139,27 +139,6 @@ def test_a_cancel_reaches_the_call_in_a_worker_process(
             what="the worker interrupted the call",
         )
         assert status(server.url, job_id) == "canceled"
-
-
-class Outage:
-    """A broker of the test's own to stop and start: a private ``redis-server``, or a private
-    RabbitMQ vhost deleted (which closes every connection to it) and made again."""
-
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        if kind == "redis":
-            self._redis = PrivateRedis(tmp_path)
-            self.url = self._redis.url
-        else:
-            require(RABBITMQ_HOST, "RabbitMQ")
-            self._vhost = PrivateVhost()
-            self.url = self._vhost.url
-
-    def up(self) -> None:
-        self._redis.start() if self.kind == "redis" else self._vhost.create()
-
-    def down(self) -> None:
-        self._redis.stop() if self.kind == "redis" else self._vhost.delete()
 
 
 JOBS = 300

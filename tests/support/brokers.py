@@ -154,3 +154,30 @@ class PrivateRedis:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Outage:
+    """A broker of the test's own to stop and start: a private ``redis-server``, or a private
+    RabbitMQ vhost deleted (which closes every connection to it) and made again."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        if kind == "redis":
+            self._redis = PrivateRedis(workdir)
+            self.url = self._redis.url
+        else:
+            require(RABBITMQ_HOST, "RabbitMQ")
+            self._vhost = PrivateVhost()
+            self.url = self._vhost.url
+
+    def up(self) -> None:
+        if self.kind == "redis":
+            self._redis.start()
+        else:
+            self._vhost.create()
+
+    def down(self) -> None:
+        if self.kind == "redis":
+            self._redis.stop()
+        else:
+            self._vhost.delete()
