@@ -96,8 +96,9 @@ async def test_a_signal_reaches_every_other_process(broker: Broker) -> None:
         sender.publish(EVENTS, "job-7")
         for sub in subs:
             assert await asyncio.wait_for(sub.__anext__(), WAIT) == Signal(EVENTS, "job-7")
-        assert sender.health()["state"] == "connected"
-        assert "guest:guest" not in sender.health()["url"]
+        health = sender.health()
+        assert health is not None and health["state"] == "connected"
+        assert "guest:guest" not in health["url"]
     finally:
         for signals in (sender, *receivers):
             await signals.close()
