@@ -83,6 +83,7 @@ def test_the_worker_command_says_which_setting_and_extra(monkeypatch: pytest.Mon
     assert result.exit_code == 2, result.output
     assert "JOBQUEUE_BROKER_URL" in result.output
     assert "pip install 'jobqueue[rabbitmq]'" in result.output
+    assert "guest:guest" not in result.output, "the password is not shown"
 
 
 def test_every_name_starts_with_jobqueue() -> None:
