@@ -184,6 +184,7 @@ async def test_healthz_shows_the_broker_and_stays_ok_while_it_is_down(
         try:
             app = create_app(Settings(db_url=db_url), engine=engine)
             app.state.engine = engine
+            app.state.settings = Settings(db_url=db_url)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 response = await http.get("/healthz")
