@@ -87,7 +87,7 @@ async def _one_layout(
                 )
                 for i in range(workers)
             ]
-            server = Server(base, api, procs[0], workdir, startup)
+            server = Server(base, api, procs[0], workdir, startup, more_workers=procs[1:])
             figures: dict[str, Any] = {"workers": workers}
             if workers == 1:
                 figures |= await idle_latency(server, url, idle_samples)
