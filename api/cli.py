@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shlex
 import signal
@@ -123,6 +124,20 @@ ServerOpt = Annotated[
     str, typer.Option("--server", "-s", envvar="JOBQUEUE_SERVER", help="Base URL of the server")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON document")]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker-url",
+        help="redis://... or amqp://...: carry wake-ups and cancels between processes over "
+        "this broker (default: JOBQUEUE_BROKER_URL)",
+    ),
+]
+
+
+def _broker_override(broker_url: str | None) -> dict[str, Any]:
+    return {} if broker_url is None else {"broker_url": broker_url}
+
+
 FileArg = Annotated[
     Path, typer.Argument(help="Workflow YAML file", exists=True, dir_okay=False, readable=True)
 ]
@@ -193,11 +208,13 @@ def _end_streams_on_exit(server: uvicorn.Server, web: Any) -> uvicorn.Server:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    broker_url: BrokerOpt = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_settings(**_broker_override(broker_url))
 
     async def check() -> None:  # the settings and the database, before uvicorn starts
-        engine = await open_engine(settings.engine_config())
+        # Not the broker: one that is down must not stop the start (the app then polls).
+        engine = await open_engine(dataclasses.replace(settings.engine_config(), broker_url=None))
         await engine.close()
 
     _run_async(check())
@@ -229,8 +246,9 @@ def serve(
 )
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once nothing is queued or running")] = False,
+    broker_url: BrokerOpt = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_settings(**_broker_override(broker_url))
     configure_logging(
         settings.log_level, settings.log_format, settings.engine_config().secret_header_names
     )

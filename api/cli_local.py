@@ -295,8 +295,12 @@ def load_settings(**overrides: Any) -> Settings:
             message = str(problem["msg"]).split(", unable to parse")[0]
             message = message.removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
+            message = message.removeprefix("value error, ")
             shown = field and field not in SECRET_SETTINGS
-            got = f" (got {problem.get('input')!r})" if shown else ""
+            value = problem.get("input")
+            if isinstance(value, str) and field.endswith("_url"):
+                value = redact(value)  # a URL's password
+            got = f" (got {value!r})" if shown else ""
             lines.append(f"{variable}: {message}{got}")
         first = problems[0]["loc"][0] if problems and problems[0]["loc"] else None
         field_info = Settings.model_fields.get(str(first)) if first is not None else None
@@ -307,7 +311,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def redact(url: str) -> str:
     """A database URL with its password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def _reason(exc: BaseException) -> str:
@@ -490,6 +494,8 @@ async def run_workflow(
             interrupts.install()
             try:
                 config = replace(settings.engine_config(), db_url=url)
+                if db_url is None:  # nobody else sees a private database: no broker either
+                    config = replace(config, broker_url=None)
                 engine = await open_engine(config, source=source, hint=hint)
                 try:
                     if db_url is not None:
@@ -597,7 +603,7 @@ async def validate_file(
         return 1
     with private_database(None) as (url, _):
         engine = await open_engine(
-            replace(settings.engine_config(), db_url=url),
+            replace(settings.engine_config(), db_url=url, broker_url=None),
             source="the validation database",
             check_targets=False,
         )

@@ -8,7 +8,14 @@ from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine import DEFAULT_DB_URL, EngineConfig, JobLimits, parse_host_limits, parse_key_entries
+from engine import (
+    DEFAULT_DB_URL,
+    EngineConfig,
+    JobLimits,
+    check_broker_url,
+    parse_host_limits,
+    parse_key_entries,
+)
 from schemas.jobs import MAX_TASKS_PER_JOB
 
 
@@ -76,6 +83,11 @@ class Settings(BaseSettings):
     host_limits: str = ""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
+    #: ``redis://host:port/db`` or ``amqp://user:pass@host:port/vhost``: signals between
+    #: processes go over this broker; unset keeps them in the database
+    broker_url: str | None = None
+    #: the start of every channel, exchange and queue name on the broker
+    broker_prefix: str = "jobqueue"
 
     @field_validator("allowed_hosts", "cors_origins", "secret_headers", "secret_key", mode="before")
     @classmethod
@@ -137,6 +149,18 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        check_broker_url(value or None)  # unknown scheme, client not installed: say which extra
+        return value or None
+
+    @field_validator("broker_prefix", mode="after")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        check_broker_url(None, value)
+        return value
+
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             db_url=self.db_url,
@@ -169,4 +193,6 @@ class Settings(BaseSettings):
             secret_header_names=frozenset(name.lower() for name in self.secret_headers),
             secret_keys=self.secret_key,
             host_limits=self.host_limits,
+            broker_url=self.broker_url,
+            broker_prefix=self.broker_prefix,
         )

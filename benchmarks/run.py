@@ -55,6 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run W1 through saq, huey and pgqueuer (pip install -e '.[bench]')",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, db)")
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="instead of the workloads above: signals between processes on PostgreSQL over "
+        "this broker (redis://... or amqp://...; 'none': PostgreSQL NOTIFY), idle latency and "
+        "W1 with 1, 2 and 4 worker processes (benchmarks/brokers.py)",
+    )
+    parser.add_argument("--pg-dsn", default=None, help="PostgreSQL admin DSN for --broker")
     return parser.parse_args(argv)
 
 
@@ -91,8 +99,37 @@ def _document(
     }
 
 
+def _broker_main(args: argparse.Namespace) -> int:
+    from benchmarks import brokers
+
+    started = report.utc_now()
+    path = report.result_path(args.out, started)
+    workdir = Path(tempfile.mkdtemp(prefix="jobqueue-bench-brokers-"))
+    broker = None if args.broker == "none" else args.broker
+    options: dict[str, Any] = {"admin_dsn": args.pg_dsn or brokers.PG_ADMIN_DSN}
+    if args.jobs:
+        options["jobs"] = args.jobs
+    if args.quick:
+        options |= {"jobs": args.jobs or 300, "idle_samples": 10, "worker_counts": (1, 2)}
+    try:
+        document = run_loop(brokers.measure(broker, workdir, **options))
+    except ProcessFailed as exc:
+        print(f"harness failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    document |= {"started_at": report.iso(started), "machine": report.machine_facts()}
+    print("\n" + brokers.render(document))
+    report.write_json(path, document)
+    print(f"\nresults: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.broker:
+        return _broker_main(args)
     cfg = build_config(args)
     started = report.utc_now()
     path = report.result_path(args.out, started)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from engine.security.access import Actor
     from engine.security.keys import ANONYMOUS, Principal, parse_key_entries
     from engine.service import BatchItem, Engine, SubmitResult
+    from engine.signals import check_broker_url
     from engine.states import JobStatus, TaskStatus
     from engine.store.audit import AuditFilter
     from engine.store.reads import JobFilter
@@ -76,6 +77,7 @@ _EXPORTS = {
     "WorkerFailed": "engine.errors",
     "WorkflowFileError": "engine.jobs.loader",
     "attach_marks": "engine.jobs.loader",
+    "check_broker_url": "engine.signals",
     "join_pointer": "engine.jsonpointer",
     "load_schedule_file": "engine.schedules.files",
     "load_workflow_file": "engine.jobs.loader",
@@ -116,6 +118,7 @@ __all__ = [
     "WorkerFailed",
     "WorkflowFileError",
     "attach_marks",
+    "check_broker_url",
     "join_pointer",
     "load_schedule_file",
     "load_workflow_file",

@@ -67,3 +67,8 @@ class EngineConfig:
     secret_keys: tuple[str, ...] = ()
     #: per-host caps of each worker process (``engine.http.host_limits`` parses it)
     host_limits: str = ""
+    #: ``redis://...`` or ``amqp://...``: signals between processes go over this broker
+    #: (instead of PostgreSQL ``NOTIFY`` / the SQLite file watch); None keeps them local
+    broker_url: str | None = None
+    #: the start of every name the broker backend creates (channels, exchange, queues)
+    broker_prefix: str = "jobqueue"

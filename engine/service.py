@@ -23,12 +23,13 @@ from engine.jobs.validation import InterfaceSchemas, ValidatedJob, validate_job
 from engine.masking import mask_view
 from engine.metrics import Metrics
 from engine.runtime.transitions import log_sweep
-from engine.runtime.worker import Worker
+from engine.runtime.worker import Worker, announce_interrupts
 from engine.schedules.book import ScheduleBook
 from engine.schedules.scheduler import Scheduler
 from engine.security.access import Access, Actor, audit_entry
 from engine.security.keyring import KeyRing
 from engine.security.keys import Principal, parse_key_entries
+from engine.signals import CANCEL, EVENTS, READY, LocalSignals, Signals, open_signals
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.store.audit import AuditFilter
 from engine.workflows import WorkflowMethods
@@ -63,9 +64,20 @@ def _audit_creation(rows: NewJob, by: Actor | None) -> None:
 
 
 class Engine(WorkflowMethods):
-    def __init__(self, store: Store, config: EngineConfig, executor: Executor | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig,
+        executor: Executor | None,
+        signals: Signals | None = None,
+    ) -> None:
         self._store = store
         self.config = config
+        #: wake-ups, cancels and event nudges between processes (a broker's, or local ones)
+        self.signals = signals or LocalSignals()
+        if self.signals.remote:
+            store.on_ready = lambda: self.signals.publish(READY)
+            store.on_events = lambda ids: self.signals.publish(EVENTS, ",".join(sorted(ids)))
         self._executor = executor
         self.metrics = Metrics()
         self._workers: list[Worker] = []
@@ -77,20 +89,27 @@ class Engine(WorkflowMethods):
             store, KeyRing(store, env_keys, refresh_seconds=config.key_refresh_seconds)
         )
         self._host_limiter: HostLimiter | None = None
-        self._events = EventHub(store)
+        self._events = EventHub(store, self.signals)
 
     @classmethod
     async def open(
         cls, config: EngineConfig, *, executor: Executor | None = None, migrate: bool = True
     ) -> Engine:
+        signals = open_signals(config.broker_url, config.broker_prefix)
         store = await Store.open(
             config.db_url,
             sqlite_synchronous=config.sqlite_synchronous,
             migrate_schema=migrate,
             write_batch_max=config.write_batch_max,
             secret_keys=config.secret_keys,
+            notify_in_db=not signals.remote,
         )
-        return cls(store, config, executor)
+        try:
+            await signals.start()
+        except BaseException:
+            await store.close()
+            raise
+        return cls(store, config, executor, signals)
 
     def end_streams(self) -> None:
         """End every open event stream of this process (call it when the server stops, before
@@ -104,6 +123,7 @@ class Engine(WorkflowMethods):
         if self._executor is not None:
             await self._executor.aclose()
         await self._store.close()
+        await self.signals.close()
 
     async def rotate_secret(self) -> int:
         """Re-encrypt every stored task's request parts with the first ``JOBQUEUE_SECRET_KEY``
@@ -343,6 +363,8 @@ class Engine(WorkflowMethods):
         audit = audit_entry(by, "job.cancel", job_id)
         result = await self._store.cancel(job_id, owner=owner, audit=audit)
         self._interrupt(result.interrupted)
+        if result.interrupted:
+            self.signals.publish(CANCEL, job_id)
         log.info(
             "job %s canceled; %d running calls interrupted",
             job_id,
@@ -485,6 +507,7 @@ class Engine(WorkflowMethods):
             start_child=self._start_child,
             scheduler=scheduler,
             hosts=self.host_limiter(),
+            signals=self.signals,
         )
         self._workers.append(worker)
         return worker
@@ -508,7 +531,11 @@ class Engine(WorkflowMethods):
     def health(self) -> dict[str, Any]:
         """Workers of this process that stopped on their own make the process unhealthy."""
         failed = [w.failure for w in self._workers if w.failure is not None]
-        return {"workers": len(self._workers), "failed_workers": failed}
+        health: dict[str, Any] = {"workers": len(self._workers), "failed_workers": failed}
+        broker = self.signals.health()
+        if broker is not None:  # with a broker: its URL (no password) and its state
+            health["broker"] = broker
+        return health
 
     async def ping(self) -> None:
         await self._store.ping()
@@ -527,6 +554,7 @@ class Engine(WorkflowMethods):
         lost leases, expired tasks, jobs past their TTL. ``now`` is for tests."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self._interrupt(reaped.interrupted)
+        announce_interrupts(self.signals, reaped)
         self.metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
         return reaped
@@ -539,6 +567,7 @@ class Engine(WorkflowMethods):
 
     def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Interrupt these (task id, attempt) calls wherever they run in this process; workers
-        of other processes see the change through their cancel watch."""
+        of other processes see the change through their cancel watch (sooner when a broker
+        carries the cancel signal)."""
         for worker in self._workers:
             worker.interrupt(pairs)

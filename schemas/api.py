@@ -365,10 +365,20 @@ class InterfaceMasterList(BaseModel):
     items: list[InterfaceMaster] = Field(description="sorted by name")
 
 
+class BrokerHealth(BaseModel):
+    url: str = Field(description="the broker's URL, without its password")
+    state: Literal["connected", "down"] = Field(
+        description="`down`: signals wait for the broker; processes poll the database meanwhile"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "unhealthy"]
     database: str = Field(description="`ok`, or the error of the `SELECT 1` that failed")
     workers: int = Field(description="workers running in this process (the embedded worker)")
     failed_workers: list[str] = Field(
         description="workers of this process that stopped on their own, with the reason"
+    )
+    broker: BrokerHealth | None = Field(
+        default=None, description="the broker between processes; absent when none is set"
     )

@@ -13,10 +13,11 @@ from api.main import create_app
 from api.settings import Settings
 from engine import Engine, EngineConfig
 from tests.integration.target_server import TargetServer, target_server
+from tests.support.brokers import broker, rabbitmq_broker, redis_broker
 from tests.support.config import make_config
 from tests.support.demo_server import DemoServer
 
-__all__ = ["target_server"]
+__all__ = ["broker", "rabbitmq_broker", "redis_broker", "target_server"]
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from engine.jobs.views import iso
+from engine.signals import DOWN, EVENTS, RESUMED, Signals
 from engine.states import JOB_TERMINAL, JobStatus
 from engine.store import Store
 from engine.store.dialects import EventsListener, FileChangeWatch
@@ -38,18 +39,26 @@ Snapshot = tuple[dict[str, Any], int]
 
 
 class EventHub:
-    """The PostgreSQL listener that carries other processes' events to this process's readers.
+    """What carries other processes' events to this process's readers: the broker's ``events``
+    channel when one is configured, else the PostgreSQL listener.
 
     Started by the first reader and kept until :meth:`close`; a listener that cannot start (or
     lost its connection) is retried by the next reader that waits, which meanwhile polls.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, signals: Signals | None = None) -> None:
         self._store = store
+        self._signals = signals
+        self._follower: asyncio.Task[None] | None = None
         self._listener: EventsListener | None = None
         self._lock = asyncio.Lock()
         #: set when the process stops: every stream ends without waiting for its job
         self.closing = False
+
+    @property
+    def remote(self) -> bool:
+        """Whether a broker carries other processes' events."""
+        return self._signals is not None and self._signals.remote
 
     def end_streams(self) -> None:
         """End every open stream now (the server is stopping; clients reconnect elsewhere or
@@ -58,6 +67,10 @@ class EventHub:
         self._store.job_signals.notify_all()
 
     async def ensure_listening(self) -> None:
+        if self.remote:
+            if self._follower is None:
+                self._follower = asyncio.create_task(self._follow(), name="jobqueue-events")
+            return
         async with self._lock:
             if self._listener is None:
                 self._listener = self._store.events_listener(self._store.job_signals.notify)
@@ -70,7 +83,23 @@ class EventHub:
             except Exception as exc:
                 log.warning("cannot listen for job events (%r); streams poll meanwhile", exc)
 
+    async def _follow(self) -> None:
+        """A broker's ``events`` signals (comma-separated job ids) wake those jobs' readers;
+        after an outage every reader looks at the database again."""
+        assert self._signals is not None
+        async with self._signals.subscribe([EVENTS]) as signals:
+            async for signal in signals:
+                if signal.channel == EVENTS:
+                    self._store.job_signals.notify(signal.payload.split(","))
+                elif signal.channel in (RESUMED, DOWN):
+                    self._store.job_signals.notify_all()
+
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
@@ -121,7 +150,8 @@ class JobFeed:
         """Without ``after``: a snapshot, then the events after it. With ``after`` (a
         reconnecting reader's last event id): the events after that id."""
         signal = self._store.job_signals.subscribe(self._job_id)
-        watch = self._store.change_watch()
+        # with a broker, other processes' events are announced on it: no file to watch
+        watch = None if self._hub.remote else self._store.change_watch()
         try:
             if after is None:
                 message, cursor = await self._snapshot_message()

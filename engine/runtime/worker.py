@@ -36,8 +36,9 @@ from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
+from engine.signals import CANCEL, DOWN, READY, RESUMED, LocalSignals, Signals
 from engine.states import TaskStatus
-from engine.store import ClaimedTask, Dispatch, Outcome, Store
+from engine.store import ClaimedTask, Dispatch, Outcome, Reaped, Store
 from engine.store.dialects import FileChangeWatch, ReadyListener
 from engine.templates import SandboxEnvironment
 
@@ -63,12 +64,15 @@ class Worker:
         start_child: StartChild | None = None,
         scheduler: Scheduler | None = None,
         hosts: HostLimiter | None = None,
+        signals: Signals | None = None,
     ) -> None:
         self._store = store
         #: starts the child job of a sub-workflow task (the engine validates and builds it)
         self._start_child = start_child
         #: the scheduler loop that runs beside the claim loop (not in burst mode)
         self._scheduler = scheduler
+        #: with a broker, wake-ups and cancels from other processes arrive here
+        self._signals = signals or LocalSignals()
         #: claim tasks of these jobs only (``jobqueue run --db``: its own job), else any
         self._only_jobs = sorted(only_jobs) if only_jobs is not None else None
         self.config = config
@@ -87,6 +91,10 @@ class Worker:
         self._stop = asyncio.Event()
         #: every claimed task not yet recorded: (attempt, runner), for leases, cancels, drain
         self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        #: the job of each running task (a cancel signal names a job)
+        self._job_of: dict[int, str] = {}
+        #: set to check the running calls against the database now (a cancel signal came)
+        self._check_cancels = asyncio.Event()
         self._slots = Slots(config.concurrency)
         #: set when a slot frees up, for a claim loop waiting for one
         self._idle = asyncio.Event()
@@ -171,10 +179,16 @@ class Worker:
             helpers.append(
                 asyncio.create_task(self._scheduler.run(self._stop), name="jobqueue-scheduler")
             )
-        listener = self._store.ready_listener(self._store.wakeup.notify)
+        if self._signals.remote:
+            # The broker carries other processes' wake-ups instead of the database.
+            helpers.append(
+                asyncio.create_task(self._follow_signals(), name="jobqueue-follow-signals")
+            )
+        wakeup = self._store.wakeup.notify
+        listener = None if self._signals.remote else self._store.ready_listener(wakeup)
         if listener is not None:
             helpers.append(asyncio.create_task(self._listen(listener), name="jobqueue-listen"))
-        watch = self._store.change_watch()
+        watch = None if self._signals.remote else self._store.change_watch()
         if watch is not None and self.config.change_check_interval > 0:
             helpers.append(
                 asyncio.create_task(self._watch_commits(watch), name="jobqueue-commit-watch")
@@ -296,6 +310,7 @@ class Worker:
             stale[1].cancel()
         runner = asyncio.create_task(self._execute(task), name=f"jobqueue-task-{task.id}")
         self._running[task.id] = (task.attempt, runner)
+        self._job_of[task.id] = task.job_id
         self._slots.take(task.id)
         log_transition(task.job_id, task.name, task.attempt, TaskStatus.QUEUED, TaskStatus.RUNNING)
 
@@ -349,6 +364,7 @@ class Worker:
         finally:
             if self._current(task):
                 self._running.pop(task.id, None)
+                self._job_of.pop(task.id, None)
                 self._free_slot(task.id)
 
     async def _run_child(self, task: ClaimedTask) -> Outcome | None:
@@ -469,9 +485,27 @@ class Worker:
             )
 
     async def _cancel_watch(self) -> None:
-        """Interrupt calls whose task was ended elsewhere (canceled, expired, lease lost)."""
-        interval = self.config.cancel_check_interval
-        await self._every("watching for cancels", interval, self._interrupt_stale, first=False)
+        """Interrupt calls whose task was ended elsewhere (canceled, expired, lease lost).
+
+        Without a broker (or while it is down) the running calls are checked every
+        ``cancel_check_interval``; while a broker carries cancel signals, as soon as one names
+        a job running here, and otherwise only every poll interval."""
+        backoff = Backoff()
+        while True:
+            interval = self.config.cancel_check_interval
+            if self._signals.connected:
+                interval = max(interval, self.config.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_cancels.wait(), interval)
+            self._check_cancels.clear()
+            try:
+                await self._interrupt_stale()
+            except Exception as exc:
+                await self._survive("watching for cancels", exc, backoff)
+                continue
+            if backoff.failures:
+                log.warning("watching for cancels works again")
+                backoff.reset()
 
     async def _interrupt_stale(self) -> None:
         if not self._running:
@@ -484,6 +518,21 @@ class Worker:
             if states.get(tid) != (TaskStatus.RUNNING.value, attempt)
         ]
         self.interrupt(stale)
+
+    async def _follow_signals(self) -> None:
+        """A broker's signals: ready tasks wake the claim loop, a cancel naming a job that runs
+        here checks the running calls now; after an outage both look at the database again.
+        When the broker goes down, the cancel watch goes back to its short interval at once."""
+        async with self._signals.subscribe([READY, CANCEL]) as signals:
+            async for signal in signals:
+                if signal.channel == READY:
+                    self._store.wakeup.notify()
+                elif signal.channel == CANCEL:
+                    if signal.payload in self._job_of.values():
+                        self._check_cancels.set()
+                elif signal.channel in (RESUMED, DOWN):
+                    self._store.wakeup.notify()
+                    self._check_cancels.set()
 
     async def _listen(self, listener: ReadyListener) -> None:
         """PostgreSQL: wake the claim loop on every ``NOTIFY`` from another process's commit.
@@ -521,6 +570,7 @@ class Worker:
         """One sweep: lost leases, expired tasks, jobs past their TTL (``now``: for tests)."""
         reaped = await self._store.reap(max_rescues=self.config.max_rescues, now=now)
         self.interrupt(reaped.interrupted)
+        announce_interrupts(self._signals, reaped)
         self._metrics.swept(reaped.transitions)
         log_sweep(reaped.transitions)
 
@@ -547,3 +597,11 @@ class Worker:
             )
             return
         log.warning("handed %d unfinished tasks back to the queue at shutdown", len(left))
+
+
+def announce_interrupts(signals: Signals, reaped: Reaped) -> None:
+    """Tell the workers of other processes that a sweep ended calls they may be running (with a
+    broker; without one, their cancel watch finds out)."""
+    if reaped.interrupted:
+        for job_id in {t.job_id for t in reaped.transitions}:
+            signals.publish(CANCEL, job_id)

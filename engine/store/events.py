@@ -69,9 +69,10 @@ def job_changed(conn: AsyncConnection, job_id: str, status: str, at: float) -> N
         pending.append({"job_id": job_id, "at": at, "payload": {"type": "job", "status": status}})
 
 
-async def flush(conn: AsyncConnection) -> set[str]:
+async def flush(conn: AsyncConnection, *, announce: bool = True) -> set[str]:
     """Insert the events recorded in this transaction (call it last, before the commit); the
-    ids of the jobs that have new events."""
+    ids of the jobs that have new events. ``announce``: tell other processes through the
+    database (PostgreSQL ``NOTIFY``); off when a broker carries the news."""
     pending = conn.info.pop(_KEY, None)
     if not pending:
         return set()
@@ -79,7 +80,8 @@ async def flush(conn: AsyncConnection) -> set[str]:
     ordered = sorted(job_ids)
     await order_job_events(conn, ordered)
     await conn.execute(insert(job_events), pending)
-    await announce_events(conn, ordered)
+    if announce:
+        await announce_events(conn, ordered)
     return job_ids
 
 

@@ -98,7 +98,12 @@ class Store:
     """One database: its engines, its group-commit writer and the in-process wake-up."""
 
     def __init__(
-        self, engines: Engines, *, write_batch_max: int = 512, secret_keys: Sequence[str] = ()
+        self,
+        engines: Engines,
+        *,
+        write_batch_max: int = 512,
+        secret_keys: Sequence[str] = (),
+        notify_in_db: bool = True,
     ) -> None:
         self._engines = engines
         #: encryption at rest of the tasks' request parts (``JOBQUEUE_SECRET_KEY``)
@@ -107,11 +112,17 @@ class Store:
         self.wakeup = Wakeup()
         #: set per job when a commit of this process wrote events of that job
         self.job_signals = JobSignals()
+        #: also called after such a commit (the engine publishes it to a broker)
+        self.on_ready: Callable[[], None] | None = None
+        #: also called after a commit that wrote job events, with those jobs' ids (the engine
+        #: publishes them to a broker)
+        self.on_events: Callable[[set[str]], None] | None = None
         self._writer = BatchWriter(
             engines.writer,
             max_batch=write_batch_max,
-            on_wake=self.wakeup.notify,
-            on_events=self.job_signals.notify,
+            on_wake=self._committed_ready,
+            on_events=self._committed_events,
+            notify_in_db=notify_in_db,
         )
 
     @classmethod
@@ -123,12 +134,13 @@ class Store:
         migrate_schema: bool = True,
         write_batch_max: int = 512,
         secret_keys: Sequence[str] = (),
+        notify_in_db: bool = True,
     ) -> Store:
         box = SecretBox(secret_keys)  # a malformed key fails here, before anything opens
         engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
         if migrate_schema:
             await migrate.upgrade(engines.writer)
-        store = cls(engines, write_batch_max=write_batch_max)
+        store = cls(engines, write_batch_max=write_batch_max, notify_in_db=notify_in_db)
         store.secrets = box
         store._writer.start()
         return store
@@ -138,6 +150,16 @@ class Store:
         await self._engines.dispose()
 
     # --- cross-process signals --------------------------------------------------------------
+    def _committed_ready(self) -> None:
+        self.wakeup.notify()
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def _committed_events(self, job_ids: set[str]) -> None:
+        self.job_signals.notify(job_ids)
+        if self.on_events is not None:
+            self.on_events(job_ids)
+
     def ready_listener(self, on_ready: Callable[[], None]) -> ReadyListener | None:
         return self._engines.ready_listener(on_ready)
 

@@ -48,12 +48,16 @@ class BatchWriter:
         max_batch: int = 512,
         on_wake: Callable[[], None] | None = None,
         on_events: Callable[[set[str]], None] | None = None,
+        notify_in_db: bool = True,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._on_wake = on_wake
         #: called after a commit that wrote job events, with the ids of those jobs
         self._on_events = on_events
+        #: announce ready tasks inside the transaction (PostgreSQL ``NOTIFY``); off when a
+        #: broker carries the wake-ups
+        self._notify_in_db = notify_in_db
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
@@ -150,8 +154,8 @@ class BatchWriter:
                         end += 1
                 results.extend(await cls.apply_many(conn, ops[start:end]))
                 start = end
-            changed = await events.flush(conn)
-            if any(op.wakes for op in ops):
+            changed = await events.flush(conn, announce=self._notify_in_db)
+            if self._notify_in_db and any(op.wakes for op in ops):
                 await announce_ready(conn)
         return results, changed
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.target_server import TargetServer
+from tests.support.brokers import Broker
 from tests.support.processes import Proc, Server, env_for, poll, script
 
 JOBS = 300
@@ -31,13 +32,17 @@ def _attempts(base: str, job_id: str) -> list[dict[str, object]]:
     return attempts
 
 
-def run_scale_out(tmp_path: Path, target: TargetServer, db_url: str) -> None:
-    """Submit JOBS single calls; two worker processes must run each exactly once."""
+def run_scale_out(
+    tmp_path: Path, target: TargetServer, db_url: str, extra: dict[str, str] | None = None
+) -> None:
+    """Submit JOBS single calls; two worker processes must run each exactly once.
+    ``extra``: more settings of every process (a broker)."""
     settings = {
         "JOBQUEUE_DB_URL": db_url,
         "JOBQUEUE_ALLOW_PRIVATE_NETWORKS": "true",
         "JOBQUEUE_CONCURRENCY": "8",
         "JOBQUEUE_POLL_INTERVAL": "0.05",
+        **(extra or {}),
     }
     with Server(tmp_path, None, JOBQUEUE_EMBEDDED_WORKER="false", **settings) as server:
         workers = [
@@ -71,7 +76,14 @@ def run_scale_out(tmp_path: Path, target: TargetServer, db_url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signals", ["file-watch", "redis", "rabbitmq"])
 def test_two_worker_processes_run_every_job_exactly_once(
-    tmp_path: Path, target_server: TargetServer
+    tmp_path: Path, target_server: TargetServer, signals: str, request: pytest.FixtureRequest
 ) -> None:
-    run_scale_out(tmp_path, target_server, f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}")
+    """With wake-ups from the watch of the SQLite file, or over a broker."""
+    extra = {}
+    if signals != "file-watch":
+        broker: Broker = request.getfixturevalue(f"{signals}_broker")
+        extra = broker.settings()
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    run_scale_out(tmp_path, target_server, db_url, extra)
