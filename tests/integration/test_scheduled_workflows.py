@@ -171,3 +171,19 @@ async def test_a_definition_in_use_by_a_schedule_cannot_be_deleted(
     assert "daily-report" in refused.json()["detail"]["message"]
     assert (await client.delete("/api/v1/schedules/daily-report")).status_code == 204
     assert (await client.delete("/api/v1/workflows/report")).status_code == 204
+
+
+async def test_a_tick_whose_params_the_latest_version_refuses_is_recorded_failed(
+    client: httpx.AsyncClient, engine: Engine, target_server: TargetServer
+) -> None:
+    await put_report(client, target_server)
+    created = (await client.post("/api/v1/schedules", json=scheduled())).json()
+    stricter = report(target_server)
+    stricter["params_schema"] = {**REPORT_SCHEMA, "required": ["day", "owner"]}
+    assert (await client.put("/api/v1/workflows/report", json=stricter)).status_code == 201
+
+    assert await engine.fire_schedules(now=epoch(created["next_fire_at"]) + 1) == 0
+    (fire,) = (await client.get("/api/v1/schedules/daily-report")).json()["recent"]
+    assert fire["outcome"] == "failed" and fire["job_id"] is None
+    assert "/workflow/params: params: 'owner' is a required property" in fire["detail"]
+    assert await count_jobs(engine) == 0
