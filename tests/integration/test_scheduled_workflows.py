@@ -14,6 +14,7 @@ import httpx
 from engine import Engine
 from tests.integration.target_server import TargetServer
 from tests.integration.test_schedules import count_jobs, epoch
+from tests.support.store import store_of
 from tests.support.waiting import job_ends
 
 REPORT_SCHEMA = {
@@ -187,3 +188,18 @@ async def test_a_tick_whose_params_the_latest_version_refuses_is_recorded_failed
     assert fire["outcome"] == "failed" and fire["job_id"] is None
     assert "/workflow/params: params: 'owner' is a required property" in fire["detail"]
     assert await count_jobs(engine) == 0
+
+
+async def test_a_tick_already_handled_elsewhere_starts_no_second_job(
+    client: httpx.AsyncClient, engine: Engine, target_server: TargetServer
+) -> None:
+    await put_report(client, target_server)
+    created = (await client.post("/api/v1/schedules", json=scheduled())).json()
+    tick = epoch(created["next_fire_at"])
+    assert await engine.fire_schedules(now=tick + 1) == 1
+    # as a second process that read the schedule before the first one advanced it
+    await store_of(engine).update_schedule(created["id"], {"next_fire_at": tick})
+    assert await engine.fire_schedules(now=tick + 1) == 0
+    assert await count_jobs(engine) == 1
+    (fire,) = (await client.get("/api/v1/schedules/daily-report")).json()["recent"]
+    assert fire["fire_time"] == created["next_fire_at"] and fire["outcome"] == "fired"
