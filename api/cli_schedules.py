@@ -63,7 +63,8 @@ def _print_json(data: Any) -> None:
     "apply",
     help="Create or update the schedule named by a workflow file's `name`, from its "
     "`schedule:` section (cron, timezone, overlap, catch_up, enabled); the rest of the file "
-    "is the job each tick creates, validated now.\n\n"
+    "is the job each tick creates, validated now (or the section names a stored definition: "
+    "`workflow: {name, version, params}`).\n\n"
     "Example: jobqueue schedules apply nightly.yaml",
 )
 def apply(

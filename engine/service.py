@@ -82,7 +82,9 @@ class Engine(WorkflowMethods):
         self.metrics = Metrics()
         self._workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
-        self._schedules = ScheduleBook(store, self.validate, self._interrupt)
+        self._schedules = ScheduleBook(
+            store, self.validate, self._interrupt, self.prepare_run, self._templates
+        )
         env_keys = parse_key_entries(config.api_keys, admin=False)
         env_keys |= parse_key_entries(config.admin_keys, admin=True)
         self._access = Access(

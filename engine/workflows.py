@@ -14,10 +14,10 @@ from engine.config import EngineConfig
 from engine.errors import JobInvalid, NotFound, Problem
 from engine.jobs import views
 from engine.jobs.definitions import find_circle, parse_definition, run_spec
-from engine.jobs.submission import build_rows
+from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.subworkflows import DefinitionInfo, definition_info, master_names
 from engine.runtime.attempt import ContextLoader, failed
-from engine.store import ClaimedTask, NewDefinition, Outcome, Store
+from engine.store import ClaimedTask, NewDefinition, NewJob, Outcome, Store, Submitted
 from engine.templates import SandboxEnvironment, TemplateError, build_context, render_value
 from schemas.workflows import WorkflowRun
 
@@ -43,6 +43,16 @@ class StartedRun:
     job_id: str
     status: str
     existing: bool
+    warnings: list[dict[str, Any]]
+    #: ``{"name", "version"}`` of the definition the job runs
+    workflow: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedRun:
+    """The rows of a job of a definition, validated and built but not stored yet."""
+
+    rows: NewJob
     warnings: list[dict[str, Any]]
     #: ``{"name", "version"}`` of the definition the job runs
     workflow: dict[str, Any]
@@ -102,6 +112,8 @@ class WorkflowMethods:
             workflow: dict[str, Any] | None = None,
             by: Actor | None = None,
         ) -> SubmitResult: ...
+
+        async def _write_submission(self, rows: NewJob) -> Submitted: ...
 
     async def put_workflow(self, name: str, document: Any) -> SavedWorkflow:
         """Validate a definition like a job (``params`` typed by its ``params_schema``) and
@@ -177,27 +189,60 @@ class WorkflowMethods:
             priority=priority,
             scheduled_at=scheduled_at,
         )
-        row = await self._store.definition(name, version)
-        spec = run_spec(row, run)
-        ref = {"name": row.name, "version": row.version}
-        result = await self.submit(
-            spec,
+        prepared = await self.prepare_run(
+            name,
+            run,
+            workflow_context=context,
             owner=owner,
             idempotency_key=idempotency_key,
-            document={"workflow": name, "run": run.model_dump(mode="json")},
-            params_schema=row.params_schema,
-            workflow={**ref, "context": dict(context) if context else None},
-            by=by,
         )
-        if result.existing:
-            job, _ = await self._store.job(result.job_id)
+        if by is not None:
+            rows = prepared.rows
+            rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
+        done = await self._write_submission(prepared.rows)
+        ref = prepared.workflow
+        if done.existing:
+            job, _ = await self._store.job(done.job_id)
             ref = {"name": job.workflow_name, "version": job.workflow_version}
         return StartedRun(
-            job_id=result.job_id,
-            status=result.status,
-            existing=result.existing,
-            warnings=result.warnings,
+            job_id=done.job_id,
+            status=done.status,
+            existing=done.existing,
+            warnings=prepared.warnings,
             workflow=ref,
+        )
+
+    async def prepare_run(
+        self,
+        name: str,
+        run: WorkflowRun,
+        *,
+        workflow_context: Mapping[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        owner: str = "",
+        idempotency_key: str | None = None,
+    ) -> PreparedRun:
+        """The rows of a run of a definition (``run.version``, else its latest version), every
+        check of :meth:`start_workflow` done, nothing stored: ``NotFound`` for an unknown name or
+        version, ``JobInvalid`` for params outside ``params_schema`` (under ``/params``).
+        ``workflow_context`` is shown with the job's ``workflow``; ``extra`` holds the job's
+        own template roots (a schedule's ``schedule``)."""
+        row = await self._store.definition(name, run.version)
+        spec = run_spec(row, run)
+        validated = await self.validate(spec, params_schema=row.params_schema)
+        document = {"workflow": name, "run": run.model_dump(mode="json")}
+        ref = {"name": row.name, "version": row.version}
+        rows = build_rows(
+            validated,
+            single_call=False,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            document_hash=request_hash(document) if idempotency_key else None,
+            workflow={**ref, "context": dict(workflow_context) if workflow_context else None},
+            context=extra,
+        )
+        return PreparedRun(
+            rows=rows, warnings=[w.to_dict() for w in validated.warnings], workflow=ref
         )
 
     async def _start_child(self, task: ClaimedTask, load: ContextLoader) -> Outcome | None:

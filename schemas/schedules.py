@@ -25,13 +25,25 @@ class CatchUpPolicy(StrEnum):
 
 
 class ScheduledWorkflow(BaseModel):
-    """A stored workflow definition to start at each tick."""
+    """A stored workflow definition to start at each tick (``PUT /workflows/{name}``), checked
+    when the schedule is created or changed."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=256)
-    version: int | None = Field(default=None, ge=1)
-    params: dict[str, JsonValue] = Field(default_factory=dict)
+    name: str = Field(
+        min_length=1, max_length=256, description="the definition's name (`unknown_workflow`)"
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="the version to start; null: the latest version at each tick",
+    )
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="laid over the definition's `params` and checked against its "
+        "`params_schema`; string values may read `{{ schedule.fire_time }}`, "
+        "`{{ schedule.name }}`, `{{ schedule.id }}`, rendered at each tick first",
+    )
 
 
 class _Policies(BaseModel):
@@ -50,7 +62,9 @@ class ScheduleIn(_Policies):
     )
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     job: dict[str, Any] | None = Field(default=None, description="a job document (POST /jobs)")
-    workflow: ScheduledWorkflow | None = None
+    workflow: ScheduledWorkflow | None = Field(
+        default=None, description="a stored workflow definition to start instead of a `job`"
+    )
     enabled: bool = True
     overlap: OverlapPolicy = OverlapPolicy.ALLOW
     catch_up: CatchUpPolicy = CatchUpPolicy.NONE
@@ -68,7 +82,9 @@ class ScheduleUpdate(_Policies):
     cron: str | None = Field(default=None, min_length=1, max_length=256)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     job: dict[str, Any] | None = None
-    workflow: ScheduledWorkflow | None = None
+    workflow: ScheduledWorkflow | None = Field(
+        default=None, description="a stored workflow definition to start instead of a `job`"
+    )
     enabled: bool | None = None
     overlap: OverlapPolicy | None = None
     catch_up: CatchUpPolicy | None = None
@@ -93,7 +109,9 @@ class Schedule(BaseModel):
     cron: str
     timezone: str
     job: dict[str, Any] | None
-    workflow: dict[str, Any] | None = Field(description="`{name, version, params}` or null")
+    workflow: dict[str, Any] | None = Field(
+        description="`{name, version, params}` of the stored definition each tick starts, or null"
+    )
     enabled: bool
     overlap: OverlapPolicy
     catch_up: CatchUpPolicy

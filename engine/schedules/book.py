@@ -18,7 +18,9 @@ from engine.jobs.submission import build_rows
 from engine.jobs.validation import ValidatedJob
 from engine.schedules.context import iso_utc, schedule_context
 from engine.schedules.timing import CatchUp, Cron, CronError, due
+from engine.schedules.workflow_runs import PrepareRun, workflow_rows
 from engine.store import Fired, NewJob, Store
+from engine.templates import SandboxEnvironment
 from schemas.jobs import JobSpec
 from schemas.schedules import UPCOMING
 
@@ -28,7 +30,6 @@ log = logging.getLogger("jobqueue.schedules")
 RECENT = 10
 #: schedules handled per pass of the scheduler (the rest on the next pass, at once)
 DUE_BATCH = 100
-WORKFLOWS_UNAVAILABLE = "workflow definitions are not available"
 
 
 class Validate(Protocol):
@@ -51,10 +52,14 @@ class ScheduleBook:
         store: Store,
         validate: Validate,
         interrupt: Callable[[Sequence[tuple[int, int]]], None],
+        prepare: PrepareRun,
+        templates: SandboxEnvironment,
     ) -> None:
         self._store = store
         self._validate = validate
         self._interrupt = interrupt
+        self._prepare = prepare
+        self._templates = templates
         #: called after a change that can move the earliest tick (wakes this process's loops)
         self.on_change: list[Callable[[], None]] = []
 
@@ -78,8 +83,33 @@ class ScheduleBook:
         except JobInvalid as exc:
             raise JobInvalid(_under("/job", exc.errors), _under("/job", exc.warnings)) from None
 
-    async def _checked(self, fields: dict[str, Any], expression: str, zone: str, name: str) -> Cron:
-        """The schedule's cron; every problem of the cron, the job and the workflow at once."""
+    async def workflow_rows(
+        self, workflow: dict[str, Any], *, schedule_id: str, name: str, tick: float, owner: str
+    ) -> NewJob:
+        """The job a tick of a ``workflow`` schedule starts (``JobInvalid`` under ``/workflow``)."""
+        return await workflow_rows(
+            workflow,
+            store=self._store,
+            prepare=self._prepare,
+            env=self._templates,
+            schedule_id=schedule_id,
+            name=name,
+            fire_time=tick,
+            owner=owner,
+        )
+
+    async def _checked(
+        self,
+        fields: dict[str, Any],
+        expression: str,
+        zone: str,
+        name: str,
+        *,
+        schedule_id: str = "",
+        owner: str = "",
+    ) -> Cron:
+        """The schedule's cron; every problem of the cron, the job and the workflow at once.
+        A workflow's params are rendered for the next tick and checked as that tick will."""
         errors: list[Problem] = []
         warnings: list[Problem] = []
         cron = None
@@ -88,13 +118,15 @@ class ScheduleBook:
         except JobInvalid as exc:
             errors += exc.errors
         if fields.get("workflow") is not None:
-            errors.append(
-                Problem(
-                    code="workflows_unavailable",
-                    location="/workflow",
-                    message=WORKFLOWS_UNAVAILABLE,
+            now = time.time()
+            tick = cron.next_after(now) if cron is not None else now
+            try:
+                await self.workflow_rows(
+                    fields["workflow"], schedule_id=schedule_id, name=name, tick=tick, owner=owner
                 )
-            )
+            except JobInvalid as exc:
+                errors += exc.errors
+                warnings += exc.warnings
         if fields.get("job") is not None:
             try:
                 await self.check_job(fields["job"], name=name)
@@ -108,7 +140,9 @@ class ScheduleBook:
     # --- writes ---------------------------------------------------------------------------
     async def create(self, fields: dict[str, Any], *, owner: str = "") -> dict[str, Any]:
         """Store a schedule; ``owner`` (the creating key's name) owns it and the jobs it makes."""
-        cron = await self._checked(fields, fields["cron"], fields["timezone"], fields["name"])
+        cron = await self._checked(
+            fields, fields["cron"], fields["timezone"], fields["name"], owner=owner
+        )
         enabled = fields.get("enabled", True)
         next_fire_at = cron.next_after(time.time()) if enabled else None
         row = await self._store.create_schedule(
@@ -128,7 +162,14 @@ class ScheduleBook:
             "enabled": current.enabled,
             **fields,
         }
-        cron = await self._checked(fields, merged["cron"], merged["timezone"], current.name)
+        cron = await self._checked(
+            fields,
+            merged["cron"],
+            merged["timezone"],
+            current.name,
+            schedule_id=current.id,
+            owner=current.owner,
+        )
         if fields.get("job") is not None:
             fields = {**fields, "workflow": None}
         if fields.get("workflow") is not None:
@@ -250,7 +291,13 @@ class ScheduleBook:
 
     async def _rows(self, row: Row[Any], tick: float) -> tuple[NewJob | None, str | None]:
         if row.job is None:
-            return None, WORKFLOWS_UNAVAILABLE
+            try:
+                new = await self.workflow_rows(
+                    row.workflow, schedule_id=row.id, name=row.name, tick=tick, owner=row.owner
+                )
+            except JobInvalid as exc:
+                return None, f"the workflow was refused: {exc}"
+            return new, None
         try:
             validated = await self.check_job(row.job, name=row.name)
         except JobInvalid as exc:

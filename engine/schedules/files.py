@@ -7,8 +7,9 @@
     tasks: [...]
 
 The rest of the file is the schedule's job document (``jobqueue run`` and ``submit`` ignore
-the ``schedule:`` section). Problems carry file lines: the job's under their own place, the
-schedule's under ``/schedule``.
+the ``schedule:`` section). A schedule that starts a stored definition names it in the section
+(``workflow: {name, version, params}``) and the file holds nothing else but ``name``.
+Problems carry file lines: the job's under their own place, the schedule's under ``/schedule``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def load_schedule_file(path: str | Path) -> tuple[dict[str, Any], LoadedDocument
             source=source,
         )
     job = without_schedule(loaded).document
-    fields = {**section, "name": document.get("name"), "job": job}
+    fields = {**section, "name": document.get("name")}
+    if "workflow" not in section or set(job) - {"name"}:
+        fields["job"] = job  # a stored definition's file holds only `name` and `schedule:`
     try:
         checked = ScheduleIn.model_validate(fields)
     except ValidationError as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from pathlib import Path
 
 from click.testing import Result
 from typer.testing import CliRunner
 
 from api.cli import app
+from engine import Engine
+from tests.support.config import make_config
 
 SCHEDULED = """\
 name: nightly-report
@@ -103,3 +107,52 @@ def test_run_ignores_the_schedule_section(cli_env: Path) -> None:
     plain = SCHEDULED.replace("{{ schedule.fire_time }}", "now")
     result = invoke("validate", str(write(cli_env, plain)))
     assert result.exit_code == 0, result.output
+
+
+SCHEDULED_DEFINITION = """\
+name: daily-report
+schedule:
+  cron: "0 6 * * *"
+  timezone: Europe/Berlin
+  workflow:
+    name: report
+    params: {day: "{{ schedule.fire_time }}", region: eu}
+"""
+
+
+def test_apply_a_schedule_that_starts_a_stored_definition(cli_env: Path) -> None:
+    refused = invoke("schedules", "apply", str(write(cli_env, SCHEDULED_DEFINITION)))
+    assert refused.exit_code == 1
+    assert "wf.yaml:6:11: unknown_workflow at /schedule/workflow/name" in refused.output
+
+    async def put_definition() -> None:
+        engine = await Engine.open(make_config(os.environ["JOBQUEUE_DB_URL"]))
+        try:
+            await engine.put_workflow(
+                "report",
+                {
+                    "params_schema": {
+                        "type": "object",
+                        "properties": {"day": {"type": "string"}, "region": {"enum": ["eu"]}},
+                    },
+                    "tasks": [{"name": "build", "url": "http://127.0.0.1:9/{{ params.day }}"}],
+                },
+            )
+        finally:
+            await engine.close()
+
+    asyncio.run(put_definition())
+    bad = SCHEDULED_DEFINITION.replace("region: eu", "region: us")
+    refused = invoke("schedules", "apply", str(write(cli_env, bad)))
+    assert refused.exit_code == 1
+    assert "wf.yaml:7:55: invalid_params at /schedule/workflow/params/region" in refused.output
+
+    applied = invoke("schedules", "apply", str(write(cli_env, SCHEDULED_DEFINITION)), "--json")
+    assert applied.exit_code == 0, applied.output
+    document = json.loads(applied.output)
+    assert document["job"] is None
+    assert document["workflow"] == {
+        "name": "report",
+        "version": None,
+        "params": {"day": "{{ schedule.fire_time }}", "region": "eu"},
+    }

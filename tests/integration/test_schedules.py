@@ -149,12 +149,9 @@ async def test_a_schedule_needs_exactly_one_of_job_and_workflow(client: httpx.As
     doc = schedule("http://127.0.0.1:9/x")
     doc.pop("job")
     assert (await client.post("/api/v1/schedules", json=doc)).status_code == 422
+    doc["job"] = {"url": "http://127.0.0.1:9/x"}
     doc["workflow"] = {"name": "enrich", "params": {"q": "cats"}}
-    response = await client.post("/api/v1/schedules", json=doc)
-    assert response.status_code == 422
-    (error,) = response.json()["detail"]["errors"]
-    assert error["location"] == "/workflow"
-    assert "workflow definitions are not available" in error["message"]
+    assert (await client.post("/api/v1/schedules", json=doc)).status_code == 422
 
 
 async def test_a_plain_job_that_reads_schedule_is_refused(client: httpx.AsyncClient) -> None:
