@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from api import cli_schedules, cli_secrets
+from api.cli_callbacks import callbacks_app
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.cli_workflows import workflows_app
@@ -100,6 +101,7 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(keys_app, name="keys")
 cli_secrets.register(keys_app)
+app.add_typer(callbacks_app, name="callbacks")
 
 
 @app.callback()
@@ -170,6 +172,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
 ) -> None:
     settings = load_settings()
+    if settings.public_url is None:  # callback URLs point at this server
+        where = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings = settings.model_copy(update={"public_url": f"http://{where}:{port}"})
 
     async def check() -> None:  # the settings and the database, before uvicorn starts
         engine = await open_engine(settings.engine_config())

@@ -48,6 +48,7 @@ STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
     "running": "yellow",
+    "waiting": "blue",
     "queued": "cyan",
     "pending": "dim",
     "skipped": "magenta",
@@ -61,11 +62,12 @@ TASK_ENDED = frozenset({"succeeded", "failed", "canceled", "skipped"})
 ROW_RANK = {
     "running": 0,
     "failed": 1,
-    "queued": 2,
-    "canceled": 3,
-    "pending": 4,
-    "succeeded": 5,
-    "skipped": 6,
+    "waiting": 2,
+    "queued": 3,
+    "canceled": 4,
+    "pending": 5,
+    "succeeded": 6,
+    "skipped": 7,
 }
 LOCAL_SOURCE = "checked locally (InterfaceMasters: only those inline in the file)"
 SETTINGS_DOC = "every setting: docs/operations.md#settings"

@@ -14,7 +14,18 @@ from api.auth import authenticate
 from api.cors import LazyCORS
 from api.logs import configure_logging
 from api.responses import FastJSONResponse
-from api.routes import audit, health, interfaces, jobs, keys, metrics, schedules, workflows
+from api.routes import (
+    audit,
+    callbacks,
+    health,
+    interfaces,
+    jobs,
+    keys,
+    metrics,
+    schedules,
+    webhooks,
+    workflows,
+)
 from api.settings import Settings
 from engine import Engine
 
@@ -71,7 +82,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     errors.install(app)
     openapi.install(app)
     routers = (jobs.router, interfaces.router, schedules.router, keys.router, audit.router)
-    for router in (*routers, workflows.router):
+    for router in (*routers, workflows.router, webhooks.router, callbacks.router):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)
     app.include_router(health.router)

@@ -22,6 +22,7 @@ from engine.dag.successors import JobShape, State, Steps, settle_from
 from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
 from engine.store.dialects import lock_jobs
 from engine.store.tables import jobs, tasks
+from engine.store.webhooks import enqueue_webhooks
 from schemas.jobs import TriggerRule
 
 _ACTIVE_JOB = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
@@ -40,12 +41,13 @@ _queue_stmt = (
 
 async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> bool:
     """Mark jobs ended; their TTL clock (``expires_at``) starts now. The sub-workflow tasks
-    waiting for them end too; true when that made tasks of their parent jobs ready."""
+    waiting for them end too; true when that made tasks of their parent jobs ready. Their
+    completion webhooks are enqueued in the same transaction, so a restart never loses one."""
     by_status: dict[JobStatus, list[str]] = defaultdict(list)
     for job_id, status in finished.items():
         by_status[status].append(job_id)
     for status, ids in by_status.items():
-        await conn.execute(
+        ended = await conn.execute(
             update(jobs)
             .where(jobs.c.id.in_(ids), jobs.c.status.in_(_ACTIVE_JOB))
             .values(
@@ -53,7 +55,9 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 finished_at=now,
                 expires_at=jobs.c.ttl_seconds + now,
             )
+            .returning(jobs.c.id, jobs.c.on_complete)
         )
+        await enqueue_webhooks(conn, ended.all(), status.value, now)
     if finished:
         # a sub-workflow task waiting for one of these jobs ends with it
         from engine.store.children import end_waiting_tasks
