@@ -29,6 +29,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from api.cli_listener import CallbackListener, needs_listener
 from api.settings import SECRET_SETTINGS, Settings
 from engine import (
     Conflict,
@@ -492,6 +493,9 @@ async def run_workflow(
             interrupts.install()
             try:
                 config = replace(settings.engine_config(), db_url=url)
+                listener = CallbackListener(settings)
+                if needs_listener(spec, settings):
+                    config = replace(config, public_url=listener.bind())
                 engine = await open_engine(config, source=source, hint=hint)
                 try:
                     if db_url is not None:
@@ -502,7 +506,8 @@ async def run_workflow(
                             highlight=False,
                             soft_wrap=True,
                         )
-                    return await _run(engine, spec, loaded, interrupts, state, as_json, console)
+                    async with listener.serving(engine):
+                        return await _run(engine, spec, loaded, interrupts, state, as_json, console)
                 finally:
                     await engine.close()
             finally:
@@ -542,6 +547,9 @@ async def _run(
     finally:
         view.close()
         worker.stop()
+    if spec.on_complete is not None:
+        # One try of the completion webhook before this run's database goes away.
+        await engine.deliver_webhooks()
     print_hidden_failures(console, result, view.last)
     if as_json:
         print(json.dumps(result, indent=2, default=str))

@@ -455,7 +455,8 @@ class Engine(WorkflowMethods, CallbackMethods):
             start_child=self._start_child,
             scheduler=scheduler,
             hosts=self.host_limiter(),
-            webhooks=self.webhook_sender,
+            # a worker of some jobs only (``jobqueue run``) leaves webhooks to the others
+            webhooks=self.webhook_sender if only_jobs is None else None,
         )
         self._workers.append(worker)
         return worker
