@@ -189,7 +189,7 @@ async def time_out_callbacks(conn: AsyncConnection, now: float) -> list[Transiti
             .select_from(callbacks.outerjoin(tasks, tasks.c.id == callbacks.c.task_id))
             .where(callbacks.c.closed_at.is_(None), callbacks.c.due_at < now)
             .limit(1000)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=callbacks)
         )
     ).all()
     changed: list[Transition] = []
@@ -246,7 +246,9 @@ async def _time_out(conn: AsyncConnection, row: Any, now: float) -> Transition:
     values: dict[str, Any] = {"error": error}
     if retry:
         new = TaskStatus.QUEUED
-        values |= {"status": new.value, "next_attempt_at": now + policy.delay(row.tries)}
+        # due from the real clock, as lost leases are (``now`` may be a test's future)
+        due = time.time() + policy.delay(row.tries)
+        values |= {"status": new.value, "next_attempt_at": due}
     else:
         new = TaskStatus.FAILED
         values |= {"status": new.value, "finished_at": now}
