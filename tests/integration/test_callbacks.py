@@ -20,7 +20,7 @@ from engine import Conflict, Engine, EngineConfig, JobInvalid, NotFound
 from engine.store.tables import callbacks, tasks
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
-from tests.support.callback_target import CallbackTarget
+from tests.support.callback_target import CallbackTarget, WebhookReceiver
 from tests.support.config import make_config
 from tests.support.store import store_of
 from tests.support.threaded_server import ThreadedServer
@@ -303,3 +303,63 @@ async def test_engine_function_refuses_a_used_token(
     assert done["status"] == "succeeded"
     with pytest.raises(Conflict):
         await running.complete_callback(token, status="succeeded", output={"n": 3})
+
+
+async def test_waiting_task_and_pending_delivery_survive_engine_restarts(
+    config: EngineConfig, remote: CallbackTarget, target_server: TargetServer
+) -> None:
+    cfg = replace(config, webhook_backoff_seconds=0.05, webhook_poll_interval=0.05)
+    with WebhookReceiver(fail_first=10**6) as receiver:
+        doc = callback_job(remote, target_server)
+        doc["on_complete"] = {"url": receiver.url("/hook")}
+
+        first = await Engine.open(cfg)
+        first.start_worker()
+        try:
+            job_id = await submit(first, doc)
+            await waits(first, job_id)
+        finally:
+            await first.close()
+
+        second = await Engine.open(cfg)
+        second.start_worker()
+        try:
+            report = {"status": "succeeded", "output": {"n": 5}}
+            answer = await asyncio.to_thread(remote.call_back, 0, report)
+            assert answer.status_code == 200, answer.text
+            assert (await job_ends(second, job_id))["status"] == "succeeded"
+
+            async def tried() -> bool:
+                found = (await second.get_webhooks(job_id))["deliveries"]
+                return bool(found and found[0]["attempts"])
+
+            await until(tried, timeout=15)
+        finally:
+            await second.close()
+        (pending,) = await _webhooks(cfg, job_id)
+        assert pending["status"] == "pending" and pending["attempts"], pending
+        receiver.fail_first = 0
+
+        third = await Engine.open(cfg)
+        third.start_worker()
+        try:
+
+            async def delivered() -> bool:
+                found = (await third.get_webhooks(job_id))["deliveries"]
+                return found[0]["status"] == "delivered"
+
+            await until(delivered, timeout=15)
+            result = await third.get_result(job_id)
+        finally:
+            await third.close()
+    assert result["tasks"]["use"]["response_body"]["body"] == {"n": 5}
+    assert b'"status":"succeeded"' in receiver.received[-1]["body"]
+
+
+async def _webhooks(cfg: EngineConfig, job_id: str) -> list[dict[str, Any]]:
+    reader = await Engine.open(cfg)
+    try:
+        found: list[dict[str, Any]] = (await reader.get_webhooks(job_id))["deliveries"]
+        return found
+    finally:
+        await reader.close()
