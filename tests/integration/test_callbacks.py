@@ -9,11 +9,14 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from api.cli import app as cli_app
 from api.main import create_app
 from api.settings import Settings
 from engine import Conflict, Engine, EngineConfig, JobInvalid, NotFound
@@ -363,3 +366,43 @@ async def _webhooks(cfg: EngineConfig, job_id: str) -> list[dict[str, Any]]:
         return found
     finally:
         await reader.close()
+
+
+async def test_cli_completes_callbacks_over_http_and_on_the_database(
+    running: Engine,
+    remote: CallbackTarget,
+    target_server: TargetServer,
+    callback_api: ThreadedServer,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await submit(running, callback_job(remote, target_server))
+    await waits(running, first)
+    second = await submit(running, callback_job(remote, target_server))
+    await until(lambda: asyncio.sleep(0, len(remote.received) == 2), timeout=15)
+    await waits(running, second)
+    token_of = dict(zip((first, second), remote.tokens(), strict=True))
+    output = tmp_path / "out.json"
+    output.write_text('{"n": 9}')
+    server = ["--server", callback_api.base_url]
+    cli = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return cli.invoke(cli_app, ["callbacks", "complete", *args])
+
+    done = await asyncio.to_thread(invoke, token_of[first], "--output", str(output), *server)
+    monkeypatch.setenv("JOBQUEUE_DB_URL", db_url)
+    failed = await asyncio.to_thread(invoke, token_of[second], "--fail", "no stock", "--local")
+    again = await asyncio.to_thread(invoke, token_of[first], "--output", str(output), *server)
+    neither = await asyncio.to_thread(invoke, token_of[first], *server)
+
+    assert done.exit_code == 0, done.output
+    assert f"job {first} task work: succeeded" in done.output
+    assert failed.exit_code == 1, failed.output
+    assert "callback_failed" in failed.output
+    assert again.exit_code == 1 and "conflict" in again.output
+    assert neither.exit_code == 2 and "--output" in neither.output
+    assert (await job_ends(running, first))["status"] == "succeeded"
+    assert (await running.get_result(first))["tasks"]["use"]["response_body"]["body"] == {"n": 9}
+    assert (await job_ends(running, second))["status"] == "failed"
