@@ -60,9 +60,12 @@ class Metrics:
         )
 
     def recorded(self, outcome: Outcome) -> None:
-        """An attempt's outcome was recorded (the fence let it through)."""
+        """An attempt's outcome was recorded (the fence let it through). A callback task's
+        answered call ends nothing yet: its attempt is counted when the callback comes."""
+        if outcome.status is TaskStatus.WAITING:
+            return
         self.attempts.labels(outcome.attempt_status.value).inc()
-        if outcome.status not in (TaskStatus.QUEUED, TaskStatus.WAITING):
+        if outcome.status is not TaskStatus.QUEUED:
             self.tasks_finished.labels(outcome.status.value).inc()
 
     def swept(self, transitions: Sequence[Transition]) -> None:

@@ -105,6 +105,7 @@ async def test_waiting_task_finishes_with_the_callback_and_its_output_flows_down
     async with store_of(running).read() as conn:
         row = (await conn.execute(select(tasks).where(tasks.c.name == "work"))).one()
     assert row.lease_owner is None and row.lease_expires_at is None
+    assert "jobqueue_tasks_waiting 1.0" in (await running.metrics_text()).decode()
 
     answer = await asyncio.to_thread(
         remote.call_back, 0, {"status": "succeeded", "output": {"n": 7}}
@@ -118,6 +119,11 @@ async def test_waiting_task_finishes_with_the_callback_and_its_output_flows_down
     assert final["tasks"]["use"]["response_body"]["body"] == {"n": 7}
     attempts = await running.get_attempts(job_id, "work")
     assert [a["status"] for a in attempts] == ["succeeded"]
+    metrics = (await running.metrics_text()).decode()
+    assert "jobqueue_tasks_waiting 0.0" in metrics
+    # this engine ran both calls; the callback (and its count) went to the server's engine
+    assert 'jobqueue_attempts_total{outcome="succeeded"} 1.0' in metrics
+    assert 'outcome="waiting"' not in metrics
 
 
 async def test_token_is_random_stored_hashed_and_works_once(
