@@ -21,6 +21,7 @@ from api.main import create_app
 from api.settings import Settings
 from engine import Conflict, Engine, EngineConfig, JobInvalid, NotFound
 from engine.store.tables import callbacks, tasks
+from schemas.callbacks import CallbackAnswer
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.callback_target import CallbackTarget, WebhookReceiver
@@ -113,6 +114,7 @@ async def test_waiting_task_finishes_with_the_callback_and_its_output_flows_down
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"job_id": job_id, "task": "work", "status": "succeeded"}
+    CallbackAnswer.model_validate(answer.json())  # as /openapi.json documents it
     assert (await job_ends(running, job_id))["status"] == "succeeded"
     final = await running.get_result(job_id)
     assert final["tasks"]["work"]["response_body"] == {"n": 7}

@@ -80,8 +80,9 @@ def test_every_operation_documents_its_success_answer(openapi: dict[str, Any]) -
                 error = response["content"]["application/json"]["schema"]
                 assert resolve(openapi, error).get("properties"), (method, path, status)
     assert ("POST", "/api/v1/jobs") in seen and ("GET", "/healthz") in seen
-    # + the five schedule operations, the six workflow ones and the two instance reads
-    assert len(seen) == 22 + 5 + 6 + 2
+    # + the five schedule operations, the six workflow ones, the two instance reads and the two
+    # callback ones (POST /callbacks/{token}, GET /jobs/{id}/webhooks)
+    assert len(seen) == 22 + 5 + 6 + 2 + 2
 
 
 @pytest.mark.parametrize("path", JOB_BODY_ROUTES)

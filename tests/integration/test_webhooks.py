@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from engine import Engine, EngineConfig
+from schemas.callbacks import WebhookDeliveries
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
 from tests.support.callback_target import WebhookReceiver
@@ -115,6 +116,7 @@ async def test_receiver_that_fails_once_gets_a_signed_retry_and_every_try_is_lis
     listed = await client.get(f"/api/v1/jobs/{job_id}/webhooks")
     assert listed.status_code == 200
     assert listed.json()["deliveries"][0]["attempts"] == delivery["attempts"]
+    WebhookDeliveries.model_validate(listed.json())  # as /openapi.json documents it
     assert (await running.get_job(job_id))["status"] == "succeeded"
 
 
