@@ -4,8 +4,8 @@ the webhook signature and the retry schedule."""
 from __future__ import annotations
 
 import hashlib
-import itertools
 import hmac
+import itertools
 
 import pytest
 from pydantic import ValidationError
