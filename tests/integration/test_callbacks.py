@@ -414,3 +414,25 @@ async def test_cli_completes_callbacks_over_http_and_on_the_database(
     assert (await job_ends(running, first))["status"] == "succeeded"
     assert (await running.get_result(first))["tasks"]["use"]["response_body"]["body"] == {"n": 9}
     assert (await job_ends(running, second))["status"] == "failed"
+
+
+async def test_callback_variables_in_a_task_without_callback_are_refused_at_creation(
+    engine: Engine, remote: CallbackTarget, target_server: TargetServer
+) -> None:
+    doc = callback_job(remote, target_server)
+    del doc["tasks"][0]["callback"]
+
+    with pytest.raises(JobInvalid) as caught:
+        await engine.validate(parse_job_document(doc))
+
+    problems = caught.value.errors
+    assert [(p.code, p.task, p.location) for p in problems] == [
+        ("unknown_variable", "work", "/tasks/0/body/url"),
+        ("unknown_variable", "work", "/tasks/0/body/token"),
+    ]
+    doc["tasks"][0]["callback"] = {"timeout_sec": 5}
+    doc["tasks"][0]["headers"] = {"X-Cb": "{{ callback.tokn }}"}
+    with pytest.raises(JobInvalid) as caught:
+        await engine.validate(parse_job_document(doc))
+    (problem,) = caught.value.errors
+    assert (problem.code, problem.location) == ("unknown_variable", "/tasks/0/headers/X-Cb")
