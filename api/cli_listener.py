@@ -14,27 +14,33 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from engine import Engine
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn inside a running command: the command keeps its own signal handlers."""
+def _quiet_server(app: Any) -> uvicorn.Server:
+    """uvicorn inside a running command, which keeps its own signal handlers (imported here:
+    the CLI imports uvicorn only in the commands that serve)."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    return QuietServer(config)
 
 
 class CallbackListener:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._socket: socket.socket | None = None
-        self._server: _QuietServer | None = None
+        self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[Any] | None = None
         self.public_url = settings.public_url
 
@@ -53,9 +59,7 @@ class CallbackListener:
             return
         from api.main import create_app
 
-        app = create_app(self._settings, engine=engine)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self._server = _QuietServer(config)
+        self._server = _quiet_server(create_app(self._settings, engine=engine))
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
         try:
             yield
