@@ -419,7 +419,7 @@ class Worker:
         if not applied:
             log.warning(
                 "job %s task %s attempt %d: outcome %s refused, the task no longer runs this "
-                "attempt (canceled, expired or its lease was lost)",
+                "attempt (canceled, expired, its lease lost or its callback came first)",
                 task.job_id,
                 task.name,
                 task.attempt,
