@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.auth import PrincipalDep
 from api.deps import EngineDep
 from api.openapi import answers
 from api.responses import FastJSONResponse
@@ -21,5 +22,5 @@ router = APIRouter(tags=["jobs"], default_response_class=FastJSONResponse)
     "lists its tries (status code or error, time, when the next try is due).",
     responses=answers(200, WebhookDeliveries, "The job's deliveries", 404),
 )
-async def get_webhooks(job_id: str, engine: EngineDep) -> Any:
-    return await engine.get_webhooks(job_id)
+async def get_webhooks(job_id: str, engine: EngineDep, principal: PrincipalDep) -> Any:
+    return await engine.get_webhooks(job_id, owner=principal.scope)

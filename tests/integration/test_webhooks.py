@@ -17,6 +17,7 @@ from engine import Engine, EngineConfig
 from schemas.callbacks import WebhookDeliveries
 from schemas.jobs import parse_job_document
 from tests.integration.target_server import TargetServer
+from tests.support.api_server import ApiServer
 from tests.support.callback_target import WebhookReceiver
 from tests.support.config import make_config
 from tests.support.waiting import job_ends, until
@@ -205,3 +206,28 @@ async def test_two_workers_send_a_delivery_once(
 async def test_webhooks_of_an_unknown_job_answer_404(client: httpx.AsyncClient) -> None:
     answer = await client.get("/api/v1/jobs/j_nope/webhooks")
     assert answer.status_code == 404
+
+
+def test_with_api_keys_deliveries_are_the_owners_and_callbacks_need_no_key(
+    tmp_path: Path,
+) -> None:
+    alice, bob = "alice:alice-key-0123456789abcdef", "bob:bob-key-0123456789abcdefgh"
+
+    def as_key(entry: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {entry.partition(':')[2]}"}
+
+    with ApiServer(tmp_path / "api.db", api_keys=(alice, bob)) as server:
+        job = {"url": "http://127.0.0.1:9/", "on_complete": {"url": "http://127.0.0.1:9/hook"}}
+        created = httpx.post(server.url("/api/v1/jobs"), json=job, headers=as_key(alice))
+        job_id = created.json()["job_id"]
+        path = server.url(f"/api/v1/jobs/{job_id}/webhooks")
+
+        async def listed() -> bool:
+            answer = httpx.get(path, headers=as_key(alice))
+            return answer.status_code == 200 and bool(answer.json()["deliveries"])
+
+        asyncio.run(until(listed, timeout=15))
+        assert httpx.get(path, headers=as_key(bob)).status_code == 404
+        assert httpx.get(path).status_code == 401
+        callback = httpx.post(server.url("/api/v1/callbacks/unknown"), json={"status": "failed"})
+        assert callback.status_code == 404, callback.text
