@@ -179,7 +179,7 @@ async def test_blocked_target_is_not_retried(
 
         (delivery,) = await deliveries(engine, job_id)
         assert delivery["status"] == "failed"
-        assert [t["error"]["type"] for t in delivery["attempts"]] == ["blocked"]
+        assert [t["error"]["type"] for t in delivery["attempts"]] == ["blocked_target"]
         assert receiver.count() == 0
         assert (await engine.get_job(job_id))["status"] == "failed"
     finally:
