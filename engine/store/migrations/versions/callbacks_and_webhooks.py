@@ -1,7 +1,7 @@
 """callback tokens, completion webhooks: jobs.on_complete, callbacks, webhook deliveries
 
 Revision ID: callbacks_and_webhooks
-Revises: speed_task_indexes
+Revises: workflows_subworkflows
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "callbacks_and_webhooks"
-down_revision: str | None = "speed_task_indexes"
+down_revision: str | None = "workflows_subworkflows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
