@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from engine.jobs.views import iso
+from engine.jobs.views import iso, workflow_ref
 from engine.jobs.webhook_views import deliveries_view
 from engine.runtime.callbacks import judge_callback
 from engine.runtime.transitions import log_transition
@@ -109,7 +109,7 @@ class CallbackMethods:
             "job_id": delivery.job_id,
             "name": row.name,
             "status": delivery.job_status,
-            "workflow": getattr(row, "workflow", None),
+            "workflow": workflow_ref(row),
             "finished_at": iso(row.finished_at),
             "result": result,
         }
