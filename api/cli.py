@@ -29,6 +29,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from api import cli_schedules, cli_secrets
+from api.cli_callbacks import callbacks_app
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
 from api.cli_workflows import workflows_app
@@ -105,6 +106,7 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(keys_app, name="keys")
 cli_secrets.register(keys_app)
+app.add_typer(callbacks_app, name="callbacks")
 
 
 @app.callback()
@@ -211,6 +213,9 @@ def serve(
     broker_url: BrokerOpt = None,
 ) -> None:
     settings = load_settings(**_broker_override(broker_url))
+    if settings.public_url is None:  # callback URLs point at this server
+        where = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings = settings.model_copy(update={"public_url": f"http://{where}:{port}"})
 
     async def check() -> None:  # the settings and the database, before uvicorn starts
         # Not the broker: one that is down must not stop the start (the app then polls).

@@ -29,6 +29,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from api.cli_listener import CallbackListener, needs_listener
 from api.settings import SECRET_SETTINGS, Settings
 from engine import (
     Conflict,
@@ -48,6 +49,7 @@ STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
     "running": "yellow",
+    "waiting": "blue",
     "queued": "cyan",
     "pending": "dim",
     "skipped": "magenta",
@@ -61,11 +63,12 @@ TASK_ENDED = frozenset({"succeeded", "failed", "canceled", "skipped"})
 ROW_RANK = {
     "running": 0,
     "failed": 1,
-    "queued": 2,
-    "canceled": 3,
-    "pending": 4,
-    "succeeded": 5,
-    "skipped": 6,
+    "waiting": 2,
+    "queued": 3,
+    "canceled": 4,
+    "pending": 5,
+    "succeeded": 6,
+    "skipped": 7,
 }
 LOCAL_SOURCE = "checked locally (InterfaceMasters: only those inline in the file)"
 SETTINGS_DOC = "every setting: docs/operations.md#settings"
@@ -496,6 +499,9 @@ async def run_workflow(
                 config = replace(settings.engine_config(), db_url=url)
                 if db_url is None:  # nobody else sees a private database: no broker either
                     config = replace(config, broker_url=None)
+                listener = CallbackListener(settings)
+                if needs_listener(spec, settings):
+                    config = replace(config, public_url=listener.bind())
                 engine = await open_engine(config, source=source, hint=hint)
                 try:
                     if db_url is not None:
@@ -506,7 +512,8 @@ async def run_workflow(
                             highlight=False,
                             soft_wrap=True,
                         )
-                    return await _run(engine, spec, loaded, interrupts, state, as_json, console)
+                    async with listener.serving(engine):
+                        return await _run(engine, spec, loaded, interrupts, state, as_json, console)
                 finally:
                     await engine.close()
             finally:
@@ -546,6 +553,9 @@ async def _run(
     finally:
         view.close()
         worker.stop()
+    if spec.on_complete is not None:
+        # One try of the completion webhook before this run's database goes away.
+        await engine.deliver_webhooks()
     print_hidden_failures(console, result, view.last)
     if as_json:
         print(json.dumps(result, indent=2, default=str))

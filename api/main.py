@@ -17,6 +17,7 @@ from api.logs import configure_logging
 from api.responses import FastJSONResponse
 from api.routes import (
     audit,
+    callbacks,
     dashboard_data,
     events,
     health,
@@ -25,6 +26,7 @@ from api.routes import (
     keys,
     metrics,
     schedules,
+    webhooks,
     workflows,
 )
 from api.settings import Settings
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         workflows.router,
         events.router,
         dashboard_data.router,
+        webhooks.router,
+        callbacks.router,
     ):
         app.include_router(router, prefix="/api/v1")
         app.include_router(router, include_in_schema=False)

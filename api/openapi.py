@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from api.auth import OPEN_PATHS
 from schemas.api import BatchRequest, ErrorAnswer, InvalidReport, JobDocument
+from schemas.callbacks import CallbackReport
 from schemas.interfaces import InterfaceMasterIn, InterfaceMasterUpdate
 from schemas.schedules import ScheduleIn, ScheduleUpdate
 from schemas.security import KeyCreate
@@ -35,6 +36,7 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ScheduleIn,
     ScheduleUpdate,
     KeyCreate,
+    CallbackReport,
 )
 _REFS, _DEFINITIONS = models_json_schema(
     [(model, "validation") for model in _REQUEST_MODELS], ref_template=_REF_TEMPLATE

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     #: the start of every channel, exchange and queue name on the broker
     broker_prefix: str = "jobqueue"
+    #: base of callback URLs; unset: ``http://<host>:<port>`` of ``jobqueue serve``, else
+    #: uvicorn's default address
+    public_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: HMAC-SHA256 key of completion webhook signatures (empty: unsigned)
+    webhook_secret: str = ""
+    #: the first webhook retry's wait in seconds; each further one doubles it
+    webhook_backoff: float = Field(default=180.0, gt=0)
+    #: seconds one webhook try may take
+    webhook_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("allowed_hosts", "cors_origins", "secret_headers", "secret_key", mode="before")
     @classmethod
@@ -195,4 +204,8 @@ class Settings(BaseSettings):
             host_limits=self.host_limits,
             broker_url=self.broker_url,
             broker_prefix=self.broker_prefix,
+            public_url=self.public_url or "http://127.0.0.1:8000",
+            webhook_secret=self.webhook_secret,
+            webhook_backoff_seconds=self.webhook_backoff,
+            webhook_timeout=self.webhook_timeout,
         )

@@ -72,3 +72,16 @@ class EngineConfig:
     broker_url: str | None = None
     #: the start of every name the broker backend creates (channels, exchange, queues)
     broker_prefix: str = "jobqueue"
+    #: base of the callback URLs handed to callback tasks (``{public_url}/api/v1/callbacks/...``)
+    public_url: str = "http://127.0.0.1:8000"
+    #: HMAC-SHA256 key of completion webhook signatures; empty: unsigned
+    webhook_secret: str = ""
+    #: seconds one webhook try may take
+    webhook_timeout: float = 10.0
+    #: the first webhook retry's wait; each further one doubles it
+    webhook_backoff_seconds: float = 180.0
+    webhook_max_attempts: int = 10
+    #: webhook tries in flight at once per worker (their own connection pool)
+    webhook_concurrency: int = 8
+    #: seconds between looks for due webhook deliveries
+    webhook_poll_interval: float = 1.0

@@ -50,12 +50,20 @@ class Metrics:
             "How long the oldest due queued task has been waiting (0 when none)",
             registry=r,
         )
+        self.tasks_waiting = Gauge(
+            "jobqueue_tasks_waiting",
+            "Callback tasks waiting for their callback (at scrape time)",
+            registry=r,
+        )
         self.workers_alive = Gauge(
             "jobqueue_workers_alive", "Workers of this process that are running", registry=r
         )
 
     def recorded(self, outcome: Outcome) -> None:
-        """An attempt's outcome was recorded (the fence let it through)."""
+        """An attempt's outcome was recorded (the fence let it through). A callback task's
+        answered call ends nothing yet: its attempt is counted when the callback comes."""
+        if outcome.status is TaskStatus.WAITING:
+            return
         self.attempts.labels(outcome.attempt_status.value).inc()
         if outcome.status is not TaskStatus.QUEUED:
             self.tasks_finished.labels(outcome.status.value).inc()
@@ -68,8 +76,11 @@ class Metrics:
             if t.new is TaskStatus.FAILED:
                 self.tasks_finished.labels(TaskStatus.FAILED.value).inc()
 
-    def scraped(self, *, depth: int, oldest_due: float | None, workers_alive: int) -> bytes:
+    def scraped(
+        self, *, depth: int, oldest_due: float | None, workers_alive: int, waiting: int = 0
+    ) -> bytes:
         self.queue_depth.set(depth)
+        self.tasks_waiting.set(waiting)
         self.oldest_queued.set(max(0.0, time.time() - oldest_due) if oldest_due else 0.0)
         self.workers_alive.set(workers_alive)
         return generate_latest(self.registry)

@@ -29,6 +29,7 @@ from engine.schedules.scheduler import Scheduler
 from engine.security.access import Access, Actor, audit_entry
 from engine.security.keyring import KeyRing
 from engine.security.keys import Principal, parse_key_entries
+from engine.service_callbacks import CallbackMethods
 from engine.signals import CANCEL, EVENTS, READY, LocalSignals, Signals, open_signals
 from engine.store import JobFilter, NewJob, Reaped, Store, Submitted, decode_cursor, encode_cursor
 from engine.store.audit import AuditFilter
@@ -63,7 +64,7 @@ def _audit_creation(rows: NewJob, by: Actor | None) -> None:
         rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
 
 
-class Engine(WorkflowMethods):
+class Engine(WorkflowMethods, CallbackMethods):
     def __init__(
         self,
         store: Store,
@@ -79,6 +80,7 @@ class Engine(WorkflowMethods):
             store.on_ready = lambda: self.signals.publish(READY)
             store.on_events = lambda ids: self.signals.publish(EVENTS, ",".join(sorted(ids)))
         self._executor = executor
+        self._webhook_executor: Executor | None = None
         self.metrics = Metrics()
         self._workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
@@ -124,6 +126,8 @@ class Engine(WorkflowMethods):
         await self._events.close()
         if self._executor is not None:
             await self._executor.aclose()
+        if self._webhook_executor is not None:
+            await self._webhook_executor.aclose()
         await self._store.close()
         await self.signals.close()
 
@@ -478,14 +482,9 @@ class Engine(WorkflowMethods):
     # --- workers --------------------------------------------------------------------------
     def executor(self) -> Executor:
         if self._executor is None:
-            self._executor = create_executor(
-                kind=self.config.http_client,  # type: ignore[arg-type]
+            self._executor = self._make_executor(
                 max_connections=max(self.config.concurrency, 1),
                 max_body_bytes=self.config.result_max_bytes,
-                target_policy=TargetPolicy(
-                    allow_private=self.config.allow_private_networks,
-                    allowed_hosts=self.config.allowed_hosts,
-                ),
             )
         return self._executor
 
@@ -494,6 +493,18 @@ class Engine(WorkflowMethods):
         if self._host_limiter is None:
             self._host_limiter = HostLimiter(parse_host_limits(self.config.host_limits))
         return self._host_limiter
+
+    def _make_executor(self, *, max_connections: int, max_body_bytes: int) -> Executor:
+        """An executor under the configured target policy (tasks and webhooks alike)."""
+        return create_executor(
+            kind=self.config.http_client,  # type: ignore[arg-type]
+            max_connections=max_connections,
+            max_body_bytes=max_body_bytes,
+            target_policy=TargetPolicy(
+                allow_private=self.config.allow_private_networks,
+                allowed_hosts=self.config.allowed_hosts,
+            ),
+        )
 
     def worker(self, *, only_jobs: frozenset[str] | None = None) -> Worker:
         """A worker of this process; with ``only_jobs``, one that claims only their tasks."""
@@ -510,6 +521,8 @@ class Engine(WorkflowMethods):
             scheduler=scheduler,
             hosts=self.host_limiter(),
             signals=self.signals,
+            # a worker of some jobs only (``jobqueue run``) leaves webhooks to the others
+            webhooks=self.webhook_sender if only_jobs is None else None,
         )
         self._workers.append(worker)
         return worker
@@ -565,7 +578,10 @@ class Engine(WorkflowMethods):
         """The Prometheus text exposition of this process, queue gauges read now."""
         depth, oldest_due = await self._store.queue_stats()
         alive = sum(1 for w in self._workers if w.alive)
-        return self.metrics.scraped(depth=depth, oldest_due=oldest_due, workers_alive=alive)
+        waiting = await self._store.waiting_count()
+        return self.metrics.scraped(
+            depth=depth, oldest_due=oldest_due, workers_alive=alive, waiting=waiting
+        )
 
     def _interrupt(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Interrupt these (task id, attempt) calls wherever they run in this process; workers

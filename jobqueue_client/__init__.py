@@ -40,8 +40,10 @@ from .errors import (
     WaitTimeout,
 )
 from .models import (
+    TASK_STATUSES,
     TERMINAL_STATUSES,
     Attempt,
+    CallbackResult,
     Job,
     JobDetail,
     JobPage,
@@ -50,13 +52,16 @@ from .models import (
     TaskDetail,
     TaskResult,
     Validation,
+    WebhookDelivery,
 )
 
 __all__ = [
+    "TASK_STATUSES",
     "TERMINAL_STATUSES",
     "ApiError",
     "AsyncJobQueue",
     "Attempt",
+    "CallbackResult",
     "Conflict",
     "InvalidJob",
     "Job",
@@ -77,4 +82,5 @@ __all__ = [
     "UnexpectedResponse",
     "Validation",
     "WaitTimeout",
+    "WebhookDelivery",
 ]

@@ -17,7 +17,16 @@ from urllib.parse import quote
 import httpx
 
 from .errors import UnexpectedResponse, WaitTimeout, api_error
-from .models import Attempt, Job, JobDetail, JobPage, JobResult, Validation
+from .models import (
+    Attempt,
+    CallbackResult,
+    Job,
+    JobDetail,
+    JobPage,
+    JobResult,
+    Validation,
+    WebhookDelivery,
+)
 
 T = TypeVar("T")
 
@@ -166,6 +175,32 @@ def retry(job_id: str) -> Call[Job]:
 
 def delete(job_id: str) -> Call[None]:
     return Call(method="DELETE", path=_job_path(job_id), decode=lambda r: None)
+
+
+def complete_callback(
+    token: str, *, output: Any = None, error: Mapping[str, Any] | None = None
+) -> Call[CallbackResult]:
+    """``error`` given: report a failure; else success with ``output``."""
+    report: dict[str, Any] = (
+        {"status": "failed", "error": dict(error)}
+        if error is not None
+        else {"status": "succeeded", "output": output}
+    )
+    return Call(
+        method="POST",
+        path="/callbacks/" + quote(token, safe=""),
+        content=json.dumps(report, ensure_ascii=False, allow_nan=False).encode(),
+        headers={"Content-Type": "application/json"},
+        decode=lambda r: CallbackResult.from_dict(_json(r)),
+    )
+
+
+def webhooks(job_id: str) -> Call[tuple[WebhookDelivery, ...]]:
+    return Call(
+        method="GET",
+        path=_job_path(job_id, "webhooks"),
+        decode=lambda r: tuple(WebhookDelivery.from_dict(d) for d in _json(r)["deliveries"]),
+    )
 
 
 def list_jobs(

@@ -17,7 +17,17 @@ import httpx
 from . import _calls
 from ._calls import Call, JobDocument, JobFilters
 from .errors import TransportError
-from .models import Attempt, Job, JobDetail, JobPage, JobResult, JobSummary, Validation
+from .models import (
+    Attempt,
+    CallbackResult,
+    Job,
+    JobDetail,
+    JobPage,
+    JobResult,
+    JobSummary,
+    Validation,
+    WebhookDelivery,
+)
 
 T = TypeVar("T")
 
@@ -104,6 +114,17 @@ class JobQueue:
     def delete(self, job_id: str) -> None:
         """Delete a job (``DELETE /jobs/{id}``)."""
         self._send(_calls.delete(job_id))
+
+    def complete_callback(
+        self, token: str, *, output: Any = None, error: Mapping[str, Any] | None = None
+    ) -> CallbackResult:
+        """Finish the task waiting for ``token``: with ``output``, or failed with ``error``.
+        Raises NotFound (unknown token) or Conflict (used, timed out, job canceled)."""
+        return self._send(_calls.complete_callback(token, output=output, error=error))
+
+    def webhooks(self, job_id: str) -> tuple[WebhookDelivery, ...]:
+        """The job's completion webhook deliveries, each with its tries."""
+        return self._send(_calls.webhooks(job_id))
 
     def list(
         self,
@@ -245,6 +266,16 @@ class AsyncJobQueue:
     async def delete(self, job_id: str) -> None:
         """Delete a job (``DELETE /jobs/{id}``)."""
         await self._send(_calls.delete(job_id))
+
+    async def complete_callback(
+        self, token: str, *, output: Any = None, error: Mapping[str, Any] | None = None
+    ) -> CallbackResult:
+        """Finish the task waiting for ``token``: with ``output``, or failed with ``error``."""
+        return await self._send(_calls.complete_callback(token, output=output, error=error))
+
+    async def webhooks(self, job_id: str) -> tuple[WebhookDelivery, ...]:
+        """The job's completion webhook deliveries, each with its tries."""
+        return await self._send(_calls.webhooks(job_id))
 
     async def list(
         self,

@@ -12,6 +12,10 @@ from typing import Any
 
 #: the statuses after which a job no longer changes on its own
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+#: every status a task can have (``waiting``: a callback task waits for its callback)
+TASK_STATUSES = frozenset(
+    {"pending", "queued", "running", "waiting", "succeeded", "failed", "canceled", "skipped"}
+)
 
 Document = dict[str, Any]
 
@@ -288,5 +292,53 @@ class Attempt:
             duration_ms=data.get("duration_ms"),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackResult:
+    """The task a callback finished and how it ended (``failed`` when its output did not match
+    the task's output schema: see ``error``)."""
+
+    job_id: str
+    task: str
+    status: str
+    error: Document | None
+    raw: Document = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Document) -> CallbackResult:
+        return cls(
+            job_id=data["job_id"],
+            task=data["task"],
+            status=data["status"],
+            error=data.get("error"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookDelivery:
+    """One completion webhook of a job (``status``: pending, delivered, failed), with its tries
+    (dicts: ``attempt``, ``at``, ``status_code``, ``error``, ``next_attempt_at``)."""
+
+    delivery_id: str
+    job_status: str
+    url: str
+    status: str
+    attempts: tuple[Document, ...]
+    next_attempt_at: datetime | None
+    raw: Document = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Document) -> WebhookDelivery:
+        return cls(
+            delivery_id=data["delivery_id"],
+            job_status=data["job_status"],
+            url=data["url"],
+            status=data["status"],
+            attempts=_problems(data.get("attempts")),
+            next_attempt_at=_time(data.get("next_attempt_at")),
             raw=data,
         )

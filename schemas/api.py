@@ -15,10 +15,19 @@ from .jobs import JobSpec, SingleCallSpec
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
 TaskStatusName = Literal[
-    "pending", "queued", "running", "succeeded", "failed", "canceled", "skipped"
+    "pending", "queued", "running", "waiting", "succeeded", "failed", "canceled", "skipped"
 ]
 AttemptStatusName = Literal[
-    "running", "succeeded", "failed", "lost", "interrupted", "canceled", "expired", "skipped"
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "lost",
+    "interrupted",
+    "canceled",
+    "expired",
+    "skipped",
+    "callback_timeout",
 ]
 Timestamp = Annotated[
     str,

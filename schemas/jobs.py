@@ -109,6 +109,41 @@ class RetryFields(_Strict):
     retry_on_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
 
 
+class CallbackSpec(_Strict):
+    """The task waits, after a 2xx answer, for ``POST /api/v1/callbacks/{token}``."""
+
+    #: from the moment the request is sent; then the task fails with ``callback_timeout``
+    timeout_sec: Annotated[float, Field(gt=0, le=30 * 86400, allow_inf_nan=False)]
+
+
+JobEndStatus = Literal["succeeded", "failed", "canceled"]
+
+
+def _every_end() -> list[JobEndStatus]:
+    return ["succeeded", "failed", "canceled"]
+
+
+class OnCompleteSpec(_Strict):
+    """A webhook POSTed when the job ends with one of ``events`` (its final status)."""
+
+    url: str = Field(min_length=1, max_length=8192)
+    headers: dict[str, str] = Field(default_factory=dict)
+    events: list[JobEndStatus] = Field(default_factory=_every_end, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = check_url(value)
+        if not _SCHEME.match(value):
+            raise ValueError("on_complete.url must be an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value)
+
+
 class CallFields(RetryFields, _Request):
     """One HTTP call: the request, its interface contract and its retry policy. A DAG task and
     the single-call form both describe one call with these fields."""
@@ -128,6 +163,7 @@ class CallFields(RetryFields, _Request):
     secret_headers: list[Annotated[str, Field(pattern=f"^{HTTP_TOKEN.pattern}$")]] = Field(
         default_factory=list, max_length=100
     )
+    callback: CallbackSpec | None = None
 
 
 class JobFields(_Strict):
@@ -139,6 +175,7 @@ class JobFields(_Strict):
     tags: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list)
     scheduled_at: datetime | None = None
     ttl_seconds: Seconds | None = None
+    on_complete: OnCompleteSpec | None = None
 
     @field_validator("scheduled_at")
     @classmethod

@@ -242,6 +242,7 @@ STATUS_STYLES: dict[str, str] = {
     "pending": "fill:#f5f5f5,stroke:#9e9e9e,color:#424242",
     "queued": "fill:#e3f2fd,stroke:#1e88e5,color:#0d47a1",
     "running": "fill:#fff8e1,stroke:#f9a825,color:#e65100",
+    "waiting": "fill:#ede7f6,stroke:#5e35b1,color:#311b92,stroke-dasharray:6 3",
     "succeeded": "fill:#e8f5e9,stroke:#43a047,color:#1b5e20",
     "failed": "fill:#ffebee,stroke:#e53935,color:#b71c1c",
     "canceled": "fill:#eceff1,stroke:#546e7a,color:#263238",

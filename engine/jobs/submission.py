@@ -57,6 +57,7 @@ def _task_spec(
         for_each=task.for_each,
         max_parallel=task.max_parallel,
         workflow=task.workflow.model_dump() if task.workflow else None,
+        callback_timeout_sec=task.callback.timeout_sec if task.callback else None,
     )
 
 
@@ -93,7 +94,8 @@ def build_rows(
                 "spec": _task_spec(task, job, validated, position).to_json(),
                 "upstream": upstream,
                 "trigger_rule": task.trigger_rule.value,
-                "templated": has_template(
+                "templated": task.callback is not None
+                or has_template(
                     [
                         task.url,
                         task.headers,
@@ -146,6 +148,7 @@ def build_rows(
             "parent_task": parent[1] if parent else None,
             "depth": parent[2] if parent else 0,
             "context": context,
+            "on_complete": job.on_complete.model_dump() if job.on_complete else None,
         },
         tasks=task_rows,
         tags=sorted(set(job.tags)),

@@ -34,6 +34,7 @@ from engine.templates import (
     VariableReference,
     find_variable_references,
     has_template,
+    root_reads,
     syntax_problems,
 )
 from schemas.jobs import JobSpec, TaskSpec
@@ -89,7 +90,7 @@ def validate_job(
         graph = build_graph(spec)
         syntax = _syntax_problems(spec)
         resolved = _Resolver(spec, masters, workflows or {})
-        errors = [*graph.problems, *syntax, *resolved.problems]
+        errors = [*graph.problems, *syntax, *resolved.problems, *_callback_problems(spec)]
         errors += schedule_problems(spec, scheduled=scheduled)
         warnings: list[Problem] = []
         if spec.validate_interfaces and not graph.problems:
@@ -172,6 +173,41 @@ def task_syntax_problems(task: TaskSpec, index: int) -> list[Problem]:
         where = f"{base}/workflow/params"
         found += syntax_problems(task.workflow.params, pointer=where, task=task.name)
     return found
+
+
+def _callback_problems(spec: JobSpec) -> list[Problem]:
+    """Reads of ``callback`` that cannot render: any in a task without ``callback``, and fields
+    other than ``url`` and ``token`` in a callback task."""
+    problems = []
+    for i, task in enumerate(spec.tasks):
+        parts: dict[str, Any] = {"url": task.url, "headers": task.headers}
+        parts |= {"params": task.params, "body": task.body}
+        reads = [
+            read
+            for field, value in parts.items()
+            for read in root_reads(value, "callback", pointer=f"/tasks/{i}/{field}")
+        ]
+        if task.when:
+            reads += root_reads(task.when, "callback", pointer=f"/tasks/{i}/when", condition=True)
+        for where, path in reads:
+            if task.callback is None:
+                problems.append(_callback_problem(task, where, _NOT_A_CALLBACK_TASK))
+            elif path and isinstance(path[0], str) and path[0] not in ("url", "token"):
+                problems.append(_callback_problem(task, where, _CALLBACK_FIELDS))
+    return problems
+
+
+_NOT_A_CALLBACK_TASK = (
+    "`callback` is defined only in callback tasks: add "
+    '"callback": {"timeout_sec": ...} to this task'
+)
+_CALLBACK_FIELDS = "a callback task's templates can read `callback.url` and `callback.token` only"
+
+
+def _callback_problem(task: TaskSpec, where: str, message: str) -> Problem:
+    return Problem(
+        code="unknown_variable", task=task.name, location=where, message=message, actual="callback"
+    )
 
 
 def _syntax_problems(spec: JobSpec) -> list[Problem]:

@@ -36,6 +36,15 @@ ContextLoader = Callable[[ClaimedTask], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallbackHandle:
+    """What a callback task's templates see as ``callback``: where to report back, and the
+    token (a capability: whoever holds it may finish the task)."""
+
+    url: str
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AttemptSettings:
     default_timeout: float
     secret_headers: frozenset[str]
@@ -98,7 +107,10 @@ def _request_headers(task: ClaimedTask, headers: dict[str, Any]) -> dict[str, st
 
 
 async def _render(
-    task: ClaimedTask, load: ContextLoader, env: SandboxEnvironment
+    task: ClaimedTask,
+    load: ContextLoader,
+    env: SandboxEnvironment,
+    callback: CallbackHandle | None = None,
 ) -> tuple[dict[str, Any], Outcome | None]:
     """The rendered request parts, or the outcome that ends the attempt before any call."""
     spec = task.spec
@@ -108,6 +120,8 @@ async def _render(
     context = build_context(**(await load(task)))
     if spec.parent_id is not None:  # an instance of a for_each task
         context |= {"item": spec.item, "item_index": spec.item_index}
+    if callback is not None:
+        context["callback"] = {"url": callback.url, "token": callback.token}
     base = f"/tasks/{spec.position}"
     try:
         if spec.when and not evaluate_condition(spec.when, context, env=env):
@@ -188,6 +202,9 @@ def _response_fields(resp: HttpResponse, secret: frozenset[str]) -> dict[str, An
 
 def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> Outcome:
     fields = _response_fields(resp, task_secrets(task, settings))
+    if 200 <= resp.status_code < 300 and task.spec.callback_timeout_sec is not None:
+        # The answer only acknowledges the work: the callback brings the output.
+        return _outcome(task, TaskStatus.WAITING, attempt_status=AttemptStatus.WAITING, **fields)
     if 200 <= resp.status_code < 300:
         schema = task.spec.output_schema
         errors = validate_instance(schema, resp.body) if schema is not None else []
@@ -221,14 +238,19 @@ def _judge(task: ClaimedTask, resp: HttpResponse, settings: AttemptSettings) -> 
 
 
 async def run_attempt(
-    task: ClaimedTask, executor: Executor, load: ContextLoader, settings: AttemptSettings
+    task: ClaimedTask,
+    executor: Executor,
+    load: ContextLoader,
+    settings: AttemptSettings,
+    callback: CallbackHandle | None = None,
 ) -> Outcome:
+    """``callback``: a callback task's token for this attempt (already stored)."""
     now = time.time()
     if task.secret_error is not None:
         return failed(task, {"type": "secret_key", "message": task.secret_error})
     if task.expires_at is not None and now >= task.expires_at:
         return failed(task, expired_error())
-    rendered, early = await _render(task, load, settings.templates)
+    rendered, early = await _render(task, load, settings.templates, callback)
     if early is not None:
         return early
     problem = _input_problem(task, rendered["body"])

@@ -30,12 +30,20 @@ from engine.http import Executor
 from engine.http.host_limits import HostLimiter, parse_host_limits
 from engine.masking import STORED_SECRET_HEADERS
 from engine.metrics import MeteredExecutor, Metrics
-from engine.runtime.attempt import AttemptSettings, ContextLoader, failed, run_attempt
+from engine.runtime.attempt import (
+    AttemptSettings,
+    CallbackHandle,
+    ContextLoader,
+    failed,
+    run_attempt,
+)
 from engine.runtime.backoff import Backoff, is_transient
+from engine.runtime.callbacks import callback_url, new_token
 from engine.runtime.expand import expand_task
 from engine.runtime.render_cache import RenderCache
 from engine.runtime.slots import Slots
 from engine.runtime.transitions import log_sweep, log_transition
+from engine.runtime.webhooks import WebhookSender
 from engine.signals import CANCEL, DOWN, READY, RESUMED, LocalSignals, Signals
 from engine.states import TaskStatus
 from engine.store import ClaimedTask, Dispatch, Outcome, Reaped, Store
@@ -65,6 +73,7 @@ class Worker:
         scheduler: Scheduler | None = None,
         hosts: HostLimiter | None = None,
         signals: Signals | None = None,
+        webhooks: Callable[[str], WebhookSender] | None = None,
     ) -> None:
         self._store = store
         #: starts the child job of a sub-workflow task (the engine validates and builds it)
@@ -109,6 +118,8 @@ class Worker:
         #: why the worker stopped on its own (a helper task died), else None
         self.failure: str | None = None
         self._cache = RenderCache()
+        #: delivers completion webhooks beside the claim loop (not in burst runs)
+        self._webhooks = webhooks(self.name) if webhooks is not None else None
 
     # --- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -175,6 +186,8 @@ class Worker:
         ]
         if not burst:
             helpers.append(asyncio.create_task(self._reaper(), name="jobqueue-reaper"))
+            if self._webhooks is not None:
+                helpers.append(asyncio.create_task(self._webhooks.run(), name="jobqueue-webhooks"))
         if not burst and self._scheduler is not None:
             helpers.append(
                 asyncio.create_task(self._scheduler.run(self._stop), name="jobqueue-scheduler")
@@ -347,7 +360,10 @@ class Worker:
                     return
                 outcome = expanded
             else:
-                outcome = await run_attempt(task, self.executor, self._load_context, self.settings)
+                callback = await self._callback_for(task)
+                outcome = await run_attempt(
+                    task, self.executor, self._load_context, self.settings, callback
+                )
             if self._current(task):
                 self._free_slot(task.id, wake=False)  # _record decides who gets the slot
             await self._record_until_done(task, outcome)
@@ -372,6 +388,16 @@ class Worker:
             error = {"type": "subworkflow", "message": "this worker cannot start sub-workflows"}
             return failed(task, error)
         return await self._start_child(task, self._load_context)
+
+    async def _callback_for(self, task: ClaimedTask) -> CallbackHandle | None:
+        """A callback task's new token, stored before its request goes out (so that a callback
+        that comes back at once finds it)."""
+        timeout = task.spec.callback_timeout_sec
+        if timeout is None:
+            return None
+        token = new_token()
+        await self._store.register_callback(token=token, task=task, timeout=timeout)
+        return CallbackHandle(url=callback_url(self.config.public_url, token), token=token)
 
     async def _record_until_done(self, task: ClaimedTask, outcome: Outcome) -> None:
         """Record the outcome, again and again while the database is unavailable (the task
@@ -409,7 +435,7 @@ class Worker:
         if not applied:
             log.warning(
                 "job %s task %s attempt %d: outcome %s refused, the task no longer runs this "
-                "attempt (canceled, expired or its lease was lost)",
+                "attempt (canceled, expired, its lease lost or its callback came first)",
                 task.job_id,
                 task.name,
                 task.attempt,

@@ -20,14 +20,31 @@ from engine.states import (
 )
 from engine.store import events
 from engine.store.attempts import end_attempt, fence
+from engine.store.callbacks import end_waiting_attempt, time_out_callbacks
 from engine.store.children import active_children, end_waiting_tasks
 from engine.store.instances import account
 from engine.store.progress import settle
 from engine.store.records import Outcome, Transition
-from engine.store.tables import attempts, job_events, job_interfaces, job_tags, jobs, tasks
+from engine.store.tables import (
+    attempts,
+    callbacks,
+    job_events,
+    job_interfaces,
+    job_tags,
+    jobs,
+    tasks,
+    webhook_attempts,
+    webhook_deliveries,
+)
+from engine.store.webhooks import enqueue_webhooks
 from engine.store.writer import WriteOp
 
-_ACTIVE_TASK = [TaskStatus.PENDING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
+_ACTIVE_TASK = [
+    TaskStatus.PENDING.value,
+    TaskStatus.QUEUED.value,
+    TaskStatus.RUNNING.value,
+    TaskStatus.WAITING.value,
+]
 
 
 async def _job_status(conn: AsyncConnection, job_id: str, owner: str | None) -> str:
@@ -38,6 +55,9 @@ async def _job_status(conn: AsyncConnection, job_id: str, owner: str | None) -> 
     if status is None:
         raise NotFound(f"job {job_id} not found")
     return str(status)
+
+
+_EXPIRABLE = [TaskStatus.QUEUED.value, TaskStatus.RUNNING.value, TaskStatus.WAITING.value]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,10 +119,13 @@ async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tu
             events.task_changed(conn, job_id, r.name, canceled, r.attempt, now, error=error)
     await conn.execute(
         update(attempts)
-        .where(attempts.c.job_id == job_id, attempts.c.status == AttemptStatus.RUNNING.value)
+        .where(
+            attempts.c.job_id == job_id,
+            attempts.c.status.in_([AttemptStatus.RUNNING.value, AttemptStatus.WAITING.value]),
+        )
         .values(status=AttemptStatus.CANCELED.value, finished_at=now)
     )
-    await conn.execute(
+    ended = await conn.execute(
         update(jobs)
         .where(jobs.c.id == job_id)
         .values(
@@ -110,8 +133,10 @@ async def _cancel_job(conn: AsyncConnection, job_id: str, now: float) -> list[tu
             finished_at=now,
             expires_at=jobs.c.ttl_seconds + now,
         )
+        .returning(jobs.c.id, jobs.c.on_complete)
     )
     events.job_changed(conn, job_id, JobStatus.CANCELED.value, now)
+    await enqueue_webhooks(conn, ended.all(), JobStatus.CANCELED.value, now)
     return interrupted + [(r.id, r.attempt) for r in running]
 
 
@@ -209,8 +234,9 @@ class ReapOp(WriteOp[Reaped]):
         self._dead_instances: list[Outcome] = []
         lost = await self._lost_leases(conn, now)
         expired, interrupted = await self._expired(conn, now)
-        changed = lost + expired
-        requeued = sum(1 for t in lost if t.new is TaskStatus.QUEUED)
+        timed_out = await time_out_callbacks(conn, now)
+        changed = lost + expired + timed_out
+        requeued = sum(1 for t in lost + timed_out if t.new is TaskStatus.QUEUED)
         ended = {t.job_id for t in changed if t.new is TaskStatus.FAILED}
         # a for_each instance that failed here is counted on its parent like any other
         parents_ended, promoted = await account(conn, self._dead_instances, now)
@@ -220,7 +246,7 @@ class ReapOp(WriteOp[Reaped]):
         deleted = await _delete_expired_jobs(conn, now)
         return Reaped(
             requeued=requeued,
-            lost=len(lost) - requeued,
+            lost=sum(1 for t in lost if t.new is TaskStatus.FAILED),
             expired=len(expired),
             deleted_jobs=deleted,
             interrupted=tuple(interrupted),
@@ -286,7 +312,13 @@ class ReapOp(WriteOp[Reaped]):
                 select(
                     tasks.c.id, tasks.c.job_id, tasks.c.name, tasks.c.attempt, tasks.c.status
                 ).where(
-                    tasks.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+                    tasks.c.status.in_(
+                        [
+                            TaskStatus.QUEUED.value,
+                            TaskStatus.RUNNING.value,
+                            TaskStatus.WAITING.value,
+                        ]
+                    ),
                     tasks.c.expires_at < now,
                 )
             )
@@ -298,6 +330,10 @@ class ReapOp(WriteOp[Reaped]):
             if row.status == TaskStatus.RUNNING.value:
                 interrupted.append((row.id, row.attempt))
                 await end_attempt(conn, row.id, row.attempt, AttemptStatus.EXPIRED, now, error)
+            elif row.status == TaskStatus.WAITING.value:
+                await end_waiting_attempt(
+                    conn, row.id, row.attempt, AttemptStatus.EXPIRED, now, error
+                )
             await conn.execute(
                 update(tasks)
                 .where(tasks.c.id == row.id, tasks.c.status == row.status)
@@ -358,7 +394,16 @@ async def delete_jobs(conn: AsyncConnection, ids: list[str]) -> None:
     interface links."""
     if not ids:
         return
-    for table in (job_events, attempts, tasks, job_tags, job_interfaces):
+    for table in (
+        job_events,
+        attempts,
+        callbacks,
+        webhook_attempts,
+        webhook_deliveries,
+        tasks,
+        job_tags,
+        job_interfaces,
+    ):
         await conn.execute(delete(table).where(table.c.job_id.in_(ids)))
     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
 

@@ -58,8 +58,12 @@ _record_attempt = (
 )
 
 
+#: an outcome with one of these statuses leaves the task active: its job cannot advance
+_STILL_ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.WAITING})
+
+
 def _outcome_params(o: Outcome) -> dict[str, Any]:
-    final = o.status is not TaskStatus.QUEUED
+    final = o.status not in _STILL_ACTIVE
     return {
         "b_id": o.task_id,
         "b_attempt": o.attempt,
@@ -118,14 +122,14 @@ class CompleteOp(WriteOp[bool]):
             for o in valid:
                 _record_event(conn, o, names[(o.task_id, o.attempt)])
             now = time.time()
-            solo = {o.job_id: o for o in valid if o.solo and o.status is not TaskStatus.QUEUED}
+            solo = {o.job_id: o for o in valid if o.solo and o.status not in _STILL_ACTIVE}
             if solo:
                 ended = {j: job_outcome([o.status]) for j, o in solo.items()}
                 done = {j: s for j, s in ended.items() if s is not None}
                 ops[0].wakes = await finish_jobs(conn, done, now)
             ended_tasks: dict[str, dict[int, tuple[TaskStatus, str | None]]] = {}
             for o in valid:
-                if not o.solo and o.parent_id is None and o.status is not TaskStatus.QUEUED:
+                if not o.solo and o.parent_id is None and o.status not in _STILL_ACTIVE:
                     ended_tasks.setdefault(o.job_id, {})[o.task_id] = (o.status, o.skip_reason)
             # for_each instances settle their job only when their parent ends
             parents_ended, promoted = await account(conn, valid, now)

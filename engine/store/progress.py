@@ -23,6 +23,7 @@ from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
 from engine.store import events
 from engine.store.dialects import lock_jobs
 from engine.store.tables import jobs, tasks
+from engine.store.webhooks import enqueue_webhooks
 from schemas.jobs import TriggerRule
 
 _ACTIVE_JOB = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
@@ -43,7 +44,8 @@ _queue_returning = _queue_stmt.returning(tasks.c.job_id, tasks.c.name, tasks.c.a
 
 async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now: float) -> bool:
     """Mark jobs ended; their TTL clock (``expires_at``) starts now. The sub-workflow tasks
-    waiting for them end too; true when that made tasks of their parent jobs ready."""
+    waiting for them end too; true when that made tasks of their parent jobs ready. Their
+    completion webhooks are enqueued in the same transaction, so a restart never loses one."""
     by_status: dict[JobStatus, list[str]] = defaultdict(list)
     for job_id, status in finished.items():
         by_status[status].append(job_id)
@@ -56,10 +58,12 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 finished_at=now,
                 expires_at=jobs.c.ttl_seconds + now,
             )
-            .returning(jobs.c.id)
+            .returning(jobs.c.id, jobs.c.on_complete)
         )
-        for job_id in ended.scalars():
-            events.job_changed(conn, job_id, status.value, now)
+        rows = ended.all()
+        for row in rows:
+            events.job_changed(conn, row.id, status.value, now)
+        await enqueue_webhooks(conn, rows, status.value, now)
     if finished:
         # a sub-workflow task waiting for one of these jobs ends with it
         from engine.store.children import end_waiting_tasks

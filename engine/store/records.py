@@ -51,6 +51,8 @@ class StoredTaskSpec:
     workflow: dict[str, Any] | None = None
     #: ``headers``, ``params`` and ``body`` encrypted at rest (see ``engine.store.secrets``)
     sealed: str | None = None
+    #: a callback task: seconds its callback may take (``callback.timeout_sec``), else None
+    callback_timeout_sec: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _SPEC_FIELDS}
@@ -111,7 +113,8 @@ class Outcome:
     job_id: str
     attempt: int
     solo: bool
-    #: the task's next status: succeeded, failed, skipped (``when`` false) or queued (retry)
+    #: the task's next status: succeeded, failed, skipped (``when`` false), queued (retry) or
+    #: waiting (a callback task's call was answered)
     status: TaskStatus
     attempt_status: AttemptStatus
     finished_at: float

@@ -24,8 +24,9 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import Unavailable
-from engine.store import events, migrate, reads
+from engine.store import callbacks, events, migrate, reads, webhooks
 from engine.store.audit import AuditEntry, AuditFilter, audit_rows, audited
+from engine.store.callbacks import CallbackTarget, CompleteCallbackOp, RegisterCallbackOp
 from engine.store.children import StartChildOp
 from engine.store.claims import ClaimOp, Dispatch
 from engine.store.defer import DeferOp
@@ -67,6 +68,12 @@ from engine.store.schedules import (
 from engine.store.secrets import SEALED_COLUMNS, RotateOp, SecretBox
 from engine.store.submit import NewJob, SubmitOp, Submitted
 from engine.store.wakeup import JobSignals, Wakeup
+from engine.store.webhooks import (
+    ClaimDeliveriesOp,
+    ClaimedDelivery,
+    DeliveryTry,
+    RecordDeliveryOp,
+)
 from engine.store.workflows import (
     DeleteDefinitionOp,
     NewDefinition,
@@ -542,6 +549,54 @@ class Store:
     ) -> list[Row[Any]]:
         async with self.read() as conn:
             return await audit_rows(conn, flt, limit=limit, before_id=before_id)
+
+    # --- callback tasks ---------------------------------------------------------------------
+    async def register_callback(self, *, token: str, task: ClaimedTask, timeout: float) -> None:
+        """Store a new token's hash for this attempt, before its request is sent."""
+        await self.write(
+            RegisterCallbackOp(
+                digest=callbacks.token_hash(token),
+                task_id=task.id,
+                job_id=task.job_id,
+                attempt=task.attempt,
+                timeout=timeout,
+            )
+        )
+
+    async def callback_target(self, token: str) -> CallbackTarget:
+        """The task a live token belongs to (``NotFound``, ``Conflict`` otherwise)."""
+        async with self.read() as conn:
+            return await callbacks.callback_target(conn, callbacks.token_hash(token))
+
+    async def complete_callback(self, token: str, outcome: Outcome) -> None:
+        """Use the token once and record ``outcome``; ``Conflict`` if it was used meanwhile."""
+        await self.write(CompleteCallbackOp(callbacks.token_hash(token), outcome))
+
+    async def waiting_count(self) -> int:
+        async with self.read() as conn:
+            return await callbacks.waiting_count(conn)
+
+    # --- completion webhooks ----------------------------------------------------------------
+    async def next_delivery_due(self) -> float | None:
+        async with self.read() as conn:
+            return await webhooks.next_delivery_due(conn)
+
+    async def claim_deliveries(
+        self, *, worker: str, limit: int, lease_seconds: float
+    ) -> list[ClaimedDelivery]:
+        return await self.write(
+            ClaimDeliveriesOp(worker=worker, limit=limit, lease_seconds=lease_seconds)
+        )
+
+    async def record_delivery(self, done: DeliveryTry) -> bool:
+        return await self.write(RecordDeliveryOp(done))
+
+    async def deliveries(
+        self, job_id: str, *, owner: str | None = None
+    ) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+        async with self.read() as conn:
+            await reads.job_row(conn, job_id, owner)
+            return await webhooks.delivery_rows(conn, job_id)
 
 
 def _row_id(row: Row[Any]) -> str:

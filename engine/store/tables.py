@@ -59,6 +59,8 @@ jobs = Table(
     Column("depth", Integer, nullable=True),
     #: extra template roots fixed at creation: ``{"schedule": {...}}`` for a schedule's job
     Column("context", JSON, nullable=True),
+    #: the job's completion webhook (``on_complete``), else null
+    Column("on_complete", JSON, nullable=True),
     Index("ix_jobs_created", "created_at", "id"),
     Index("ix_jobs_workflow", "workflow_name", "created_at"),
     Index("ix_jobs_parent", "parent_job_id"),
@@ -295,4 +297,74 @@ job_events = Table(
     Column("at", Float, nullable=False),
     Column("payload", JSON, nullable=False),
     Index("ix_job_events_job", "job_id", "id"),
+)
+
+#: callback tokens (only their sha256 is stored): one per attempt of a callback task
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("task_id", BigInteger, nullable=False),
+    Column("job_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    #: the attempt fails with ``callback_timeout`` after this time
+    Column("due_at", Float, nullable=False),
+    #: set when the token was used, timed out or its attempt ended otherwise
+    Column("closed_at", Float, nullable=True),
+    Index("ix_callbacks_task", "task_id", "attempt"),
+    Index("ix_callbacks_job", "job_id"),
+)
+
+#: the reaper's scan: open tokens by due time
+Index(
+    "ix_callbacks_due",
+    callbacks.c.due_at,
+    sqlite_where=callbacks.c.closed_at.is_(None),
+    postgresql_where=callbacks.c.closed_at.is_(None),
+)
+
+#: one completion webhook to deliver (enqueued in the transaction that ends its job)
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("job_id", String(40), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("job_status", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("headers", JSON, nullable=True),
+    #: pending | delivered | failed (every attempt used)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    #: due time; while a worker sends it, the end of that worker's lease
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(128), nullable=True),
+    #: the body without its per-try fields, fixed at the first try
+    Column("payload", JSON, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_webhook_deliveries_job", "job_id"),
+)
+
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    sqlite_where=webhook_deliveries.c.status == "pending",
+    postgresql_where=webhook_deliveries.c.status == "pending",
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), nullable=False),
+    Column("job_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Column("next_attempt_at", Float, nullable=True),
+    Index("ix_webhook_attempts_job", "job_id", "delivery_id", "attempt"),
 )

@@ -9,8 +9,13 @@ POST    /flaky/{key}?fail=2     503 for the first ``fail`` calls per key, then 2
                                 ``{key, attempts}`` (``&retry_after=0`` adds Retry-After)
 GET     /flaky/{key}            ``{key, attempts}``: calls so far
 GET     /slow?seconds=2         sleeps, then ``{slept}``
+POST    /later                  ``{callback_url, seconds, output | fail}`` -> 202 ``{accepted}``;
+                                ``seconds`` later it POSTs the outcome to ``callback_url``
 POST    /notify                 records ``{message, ...}`` -> ``{delivered: true, id}``
 GET     /notifications          ``{items, count}``: every notification so far
+GET     /callbacks              ``{items, count}``: every callback ``/later`` made so far
+POST    /webhooks               records a completion webhook (headers, raw body)
+GET     /webhooks               ``{items, count}``: every webhook received so far
 GET     /healthz                ``{status: "ok"}``
 ======  ======================  =======================================================
 
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
@@ -46,6 +52,12 @@ class DemoState:
     flaky: dict[str, int] = field(default_factory=dict)
     #: every ``POST /notify``, oldest first
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    #: every callback ``/later`` made: ``{url, report, status_code}`` (or ``error``)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    #: every ``POST /webhooks``: ``{headers, body}`` (the raw body as text)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
+    #: the ``/later`` work still running (kept so it is not garbage-collected)
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def get_state(request: Request) -> DemoState:
@@ -66,6 +78,19 @@ class AggregateRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     parts: list[StrictInt | StrictFloat | dict[str, Any]] = Field(max_length=10_000)
+
+
+class LaterRequest(BaseModel):
+    """Work that finishes later: JobQueue hands over its callback URL (``{{ callback.url }}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    callback_url: str = Field(pattern=r"^https?://", max_length=8192)
+    seconds: float = Field(default=1.0, ge=0, le=60)
+    #: the output to report (default: ``{"done": true, "waited": seconds}``)
+    output: Any = None
+    #: report a failure with this message instead
+    fail: str | None = Field(default=None, max_length=1000)
 
 
 class NotifyRequest(BaseModel):
@@ -183,6 +208,48 @@ async def flaky_count(key: str, state: StateDep) -> dict[str, Any]:
 async def slow(seconds: Annotated[float, Query(ge=0, le=60)] = 2) -> dict[str, float]:
     await asyncio.sleep(seconds)
     return {"slept": seconds}
+
+
+async def _call_back(body: LaterRequest, state: DemoState) -> None:
+    await asyncio.sleep(body.seconds)
+    if body.fail is not None:
+        report: dict[str, Any] = {"status": "failed", "error": {"message": body.fail}}
+    else:
+        output = body.output if body.output is not None else {"done": True, "waited": body.seconds}
+        report = {"status": "succeeded", "output": output}
+    record: dict[str, Any] = {"url": body.callback_url, "report": report}
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            record["status_code"] = (await client.post(body.callback_url, json=report)).status_code
+    except httpx.HTTPError as exc:
+        record["error"] = repr(exc)
+    state.callbacks.append(record)
+
+
+@router.post("/later", status_code=202)
+async def later(body: LaterRequest, state: StateDep) -> dict[str, Any]:
+    task = asyncio.create_task(_call_back(body, state))
+    state.pending.add(task)
+    task.add_done_callback(state.pending.discard)
+    return {"accepted": True, "seconds": body.seconds}
+
+
+@router.get("/callbacks")
+async def callbacks_made(state: StateDep) -> dict[str, Any]:
+    return {"items": state.callbacks, "count": len(state.callbacks)}
+
+
+@router.post("/webhooks")
+async def receive_webhook(request: Request, state: StateDep) -> dict[str, Any]:
+    """Records a completion webhook as it arrived (headers, raw body)."""
+    raw = await request.body()
+    state.webhooks.append({"headers": dict(request.headers), "body": raw.decode()})
+    return {"received": len(state.webhooks)}
+
+
+@router.get("/webhooks")
+async def webhooks_received(state: StateDep) -> dict[str, Any]:
+    return {"items": state.webhooks, "count": len(state.webhooks)}
 
 
 @router.post("/notify")

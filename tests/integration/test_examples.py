@@ -137,6 +137,27 @@ def _nothing_fetched(result: dict[str, Any], outcome: RunOutcome, demo: DemoServ
     assert _body(result, "aggregate") == {"total": 0, "n": 0}
 
 
+def _callback_brought_the_output(
+    result: dict[str, Any], outcome: RunOutcome, demo: DemoServer
+) -> None:
+    assert _body(result, "order") == {"order": 42, "total": 19.5}
+    assert result["tasks"]["order"]["response_status"] == 202
+    (made,) = demo.app.state.demo.callbacks
+    assert made["status_code"] == 200
+    assert "/api/v1/callbacks/" in made["url"]
+    (notification,) = demo.notifications
+    assert notification["message"] == "order 42 total 19.5"
+
+
+def _webhook_received(result: dict[str, Any], outcome: RunOutcome, demo: DemoServer) -> None:
+    (hook,) = demo.app.state.demo.webhooks
+    assert hook["headers"]["x-jobqueue-event"] == "job.finished"
+    assert hook["headers"]["x-example"] == "on-complete"
+    sent = json.loads(hook["body"])
+    assert (sent["job_id"], sent["status"]) == (result["job_id"], "succeeded")
+    assert sent["result"]["tasks"]["search"]["response_body"]["count"] == 2
+
+
 EXPECTED: dict[str, list[Scenario]] = {
     "for_each_items.yaml": [
         Scenario(
@@ -195,6 +216,23 @@ EXPECTED: dict[str, list[Scenario]] = {
             checks=(_flaky_called(4),),
         ),
     ],
+    "callback_later.yaml": [
+        Scenario(
+            "as-written",
+            params={"seconds": "0.05"},
+            status="succeeded",
+            tasks={"order": "succeeded", "confirm": "succeeded"},
+            checks=(_callback_brought_the_output,),
+        )
+    ],
+    "on_complete_webhook.yaml": [
+        Scenario(
+            "as-written",
+            status="succeeded",
+            tasks={"search": "succeeded"},
+            checks=(_webhook_received,),
+        )
+    ],
     "conditional_branch.yaml": [
         Scenario(
             "as-written",
@@ -232,6 +270,9 @@ def _invocation(path: Path, scenario: Scenario, demo: DemoServer, tmp_path: Path
     document = yaml.safe_load(text)
     if "tasks" in document:
         params = {"base_url": demo.base_url, **scenario.params}
+        if "on_complete" in document:  # its address is written out, as in the single call
+            path = tmp_path / path.name
+            path.write_text(text.replace(DEMO_ADDRESS, demo.base_url), encoding="utf-8")
         return ["run", str(path), "--json", *(f"--param={k}={v}" for k, v in params.items())]
     assert not scenario.params, "the single-call form takes no --param"
     assert text.count(DEMO_ADDRESS) == 1, f"{path.name} should call {DEMO_ADDRESS} once"

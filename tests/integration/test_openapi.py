@@ -81,9 +81,9 @@ def test_every_operation_documents_its_success_answer(openapi: dict[str, Any]) -
                 error = response["content"]["application/json"]["schema"]
                 assert resolve(openapi, error).get("properties"), (method, path, status)
     assert ("POST", "/api/v1/jobs") in seen and ("GET", "/healthz") in seen
-    # + the five schedule operations, the six workflow ones, the two instance reads, and
-    # events, task, stats
-    assert len(seen) == 22 + 5 + 6 + 2 + 3
+    # + the five schedule operations, the six workflow ones, the two instance reads, events,
+    # task, stats, and the two callback ones (POST /callbacks/{token}, GET /jobs/{id}/webhooks)
+    assert len(seen) == 22 + 5 + 6 + 2 + 3 + 2
 
 
 @pytest.mark.parametrize("path", JOB_BODY_ROUTES)

@@ -489,3 +489,48 @@ def test_the_sync_and_async_clients_have_the_same_methods() -> None:
     assert public(JobQueue) == public(AsyncJobQueue)
     assert {"submit", "validate", "get", "result", "attempts", "wait"} <= public(JobQueue)
     assert {"cancel", "retry", "delete", "list", "iter_jobs", "close"} <= public(JobQueue)
+
+
+@MODES
+async def test_complete_callback_posts_the_report_to_the_token(mode: str) -> None:
+    answer = {"job_id": JOB_ID, "task": "work", "status": "failed", "error": {"type": "x"}}
+    recorder = Recorder(httpx.Response(200, json=answer))
+
+    done = await call(mode, recorder, "complete_callback", "t/k", error={"message": "no"})
+    ok = await call(mode, recorder, "complete_callback", "tok", output={"n": 1})
+
+    first, second = recorder.requests
+    assert (first.method, first.url.raw_path) == ("POST", b"/api/v1/callbacks/t%2Fk")
+    assert json.loads(first.content) == {"status": "failed", "error": {"message": "no"}}
+    assert json.loads(second.content) == {"status": "succeeded", "output": {"n": 1}}
+    assert (done.job_id, done.task, done.status, done.error) == (
+        JOB_ID,
+        "work",
+        "failed",
+        {"type": "x"},
+    )
+    assert ok.raw == answer
+
+
+@MODES
+async def test_webhooks_lists_the_deliveries(mode: str) -> None:
+    delivery = {
+        "delivery_id": "wh_1",
+        "event": "job.finished",
+        "job_status": "succeeded",
+        "url": "https://hooks.example/x",
+        "status": "pending",
+        "attempts": [{"attempt": 1, "status_code": 500}],
+        "next_attempt_at": "2026-12-02T10:54:31.020Z",
+    }
+    recorder = Recorder(httpx.Response(200, json={"job_id": JOB_ID, "deliveries": [delivery]}))
+
+    (found,) = await call(mode, recorder, "webhooks", JOB_ID)
+
+    assert recorder.last.url.path == f"/api/v1/jobs/{JOB_ID}/webhooks"
+    assert (found.delivery_id, found.status, found.attempts) == (
+        "wh_1",
+        "pending",
+        ({"attempt": 1, "status_code": 500},),
+    )
+    assert found.next_attempt_at == datetime(2026, 12, 2, 10, 54, 31, 20000, tzinfo=UTC)

@@ -38,7 +38,14 @@ def test_single_call_becomes_a_one_task_job_with_every_value() -> None:
             "backoff_seconds": 2,
             "max_backoff_seconds": 9,
             "retry_on_status": [503],
+            "callback": {"timeout_sec": 60},
+            "on_complete": {"url": "http://hooks.local/done", "events": ["failed"]},
         }
+    )
+    assert spec.on_complete is not None
+    assert (spec.on_complete.url, spec.on_complete.events) == (
+        "http://hooks.local/done",
+        ["failed"],
     )
     assert (spec.name, spec.priority, spec.tags, spec.ttl_seconds) == ("ping", 7, ["t"], 60)
     assert spec.scheduled_at == datetime(2030, 1, 1, tzinfo=UTC)
@@ -59,6 +66,7 @@ def test_single_call_becomes_a_one_task_job_with_every_value() -> None:
         "output_schema": {"type": "object"},
         "follow_redirects": True,
         "secret_headers": ["X-Signature"],
+        "callback": {"timeout_sec": 60.0},
         "max_attempts": 3,
         "backoff_strategy": "linear",
         "backoff_seconds": 2.0,
