@@ -426,27 +426,28 @@ class Engine(WorkflowMethods, CallbackMethods):
     async def create_schedule(self, fields: dict[str, Any], *, owner: str = "") -> dict[str, Any]:
         """Create a cron schedule; its job is validated now, with locations under ``/job``.
         The schedule and the jobs it creates belong to ``owner``."""
-        return await self._schedules.create(fields, owner=owner)
+        return self.mask(await self._schedules.create(fields, owner=owner))
 
     async def apply_schedule(self, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create or update the schedule named ``fields["name"]``; true when created."""
-        return await self._schedules.apply(fields)
+        view, created = await self._schedules.apply(fields)
+        return self.mask(view), created
 
     async def update_schedule(
         self, key: str, fields: dict[str, Any], *, owner: str | None = None
     ) -> dict[str, Any]:
-        return await self._schedules.update(key, fields, owner=owner)
+        return self.mask(await self._schedules.update(key, fields, owner=owner))
 
     async def delete_schedule(self, key: str, *, owner: str | None = None) -> None:
         await self._schedules.delete(key, owner=owner)
 
     async def list_schedules(self, *, owner: str | None = None) -> list[dict[str, Any]]:
         """Schedules, all of them or (``owner``) only that key's."""
-        return await self._schedules.all(owner=owner)
+        return self.mask(await self._schedules.all(owner=owner))
 
     async def get_schedule(self, key: str, *, owner: str | None = None) -> dict[str, Any]:
         """A schedule with its next fire times and the last ticks it handled."""
-        return await self._schedules.get(key, owner=owner)
+        return self.mask(await self._schedules.get(key, owner=owner))
 
     async def fire_schedules(self, *, now: float | None = None) -> int:
         """Handle the due ticks once now (the scheduler loop does it in every worker process;

@@ -115,6 +115,8 @@ class WorkflowMethods:
 
         async def _write_submission(self, rows: NewJob) -> Submitted: ...
 
+        def mask(self, document: Any) -> Any: ...
+
     async def put_workflow(self, name: str, document: Any) -> SavedWorkflow:
         """Validate a definition like a job (``params`` typed by its ``params_schema``) and
         store it: a new version when it differs from the latest, else the latest as it is."""
@@ -146,13 +148,13 @@ class WorkflowMethods:
         )
         versions = await self._store.definition_versions(name)
         return SavedWorkflow(
-            definition=views.workflow_view(saved.row, versions), created=saved.created
+            definition=self.mask(views.workflow_view(saved.row, versions)), created=saved.created
         )
 
     async def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
         """One version (the latest by default) with the list of all versions."""
         row = await self._store.definition(name, version)
-        return views.workflow_view(row, await self._store.definition_versions(name))
+        return self.mask(views.workflow_view(row, await self._store.definition_versions(name)))
 
     async def list_workflows(self) -> list[dict[str, Any]]:
         return [views.workflow_summary(r) for r in await self._store.definitions()]

@@ -127,3 +127,33 @@ async def test_secrets_are_sent_but_never_shown(
     logged = debug_logs.readouterr().err
     assert job_id in logged and "calling http://***@example.org/" in logged
     assert [secret for secret in ALL_SECRETS if secret in logged] == []
+
+
+async def test_stored_documents_of_schedules_and_definitions_show_no_secret(
+    client: httpx.AsyncClient, target_server: TargetServer
+) -> None:
+    """A schedule's job document and a workflow definition carry request headers too: every
+    read of them masks the secret values, as the job routes do."""
+    task = {"name": "call", "url": target_server.url("/echo"), "headers": REQUEST_SECRETS}
+    schedule = {"name": "nightly", "cron": "0 3 * * *", "job": {"tasks": [task]}}
+    created = await client.post("/api/v1/schedules", json=schedule)
+    assert created.status_code == 201, created.text
+    put = await client.put("/api/v1/workflows/calls", json={"tasks": [task]})
+    assert put.status_code == 201, put.text
+    texts = [created.text, put.text]
+    for path in (
+        "/api/v1/schedules",
+        "/api/v1/schedules/nightly",
+        "/api/v1/workflows/calls",
+        "/api/v1/workflows/calls/versions/1",
+    ):
+        answer = await client.get(path)
+        assert answer.status_code == 200, (path, answer.text)
+        texts.append(answer.text)
+    updated = await client.patch("/api/v1/schedules/nightly", json={"enabled": False})
+    texts.append(updated.text)
+    shown = "\n".join(texts)
+    known = ["auth-secret-1", "proxy-secret-2", "cookie-secret-3", "apikey-secret-4"]
+    assert [secret for secret in known if secret in shown] == []
+    detail = (await client.get("/api/v1/schedules/nightly")).json()
+    assert detail["job"]["tasks"][0]["headers"]["Authorization"] == "***"
