@@ -26,7 +26,7 @@ from engine.runtime.transitions import log_sweep
 from engine.runtime.worker import Worker, announce_interrupts
 from engine.schedules.book import ScheduleBook
 from engine.schedules.scheduler import Scheduler
-from engine.security.access import Access, Actor, audit_entry
+from engine.security.access import Access, Actor, audit_creation, audit_entry
 from engine.security.keyring import KeyRing
 from engine.security.keys import Principal, parse_key_entries
 from engine.service_callbacks import CallbackMethods
@@ -57,11 +57,6 @@ class SubmitResult:
     status: str
     existing: bool
     warnings: list[dict[str, Any]]
-
-
-def _audit_creation(rows: NewJob, by: Actor | None) -> None:
-    if by is not None:
-        rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
 
 
 class Engine(WorkflowMethods, CallbackMethods):
@@ -194,7 +189,7 @@ class Engine(WorkflowMethods, CallbackMethods):
             document_hash=digest,
             workflow=workflow,
         )
-        _audit_creation(rows, by)
+        audit_creation(rows, by)
         done = await self._write_submission(rows)
         return SubmitResult(
             job_id=done.job_id,
@@ -238,7 +233,7 @@ class Engine(WorkflowMethods, CallbackMethods):
                 idempotency_key=item.idempotency_key,
                 document_hash=digest,
             )
-            _audit_creation(rows, by)
+            audit_creation(rows, by)
             prepared.append(rows)
             warnings.append([w.to_dict() for w in validated.warnings])
         done = await asyncio.gather(

@@ -17,6 +17,7 @@ from engine.jobs.definitions import find_circle, parse_definition, run_spec
 from engine.jobs.submission import build_rows, request_hash
 from engine.jobs.subworkflows import DefinitionInfo, definition_info, master_names
 from engine.runtime.attempt import ContextLoader, failed
+from engine.security.access import audit_creation
 from engine.store import ClaimedTask, NewDefinition, NewJob, Outcome, Store, Submitted
 from engine.templates import SandboxEnvironment, TemplateError, build_context, render_value
 from schemas.workflows import WorkflowRun
@@ -198,9 +199,7 @@ class WorkflowMethods:
             owner=owner,
             idempotency_key=idempotency_key,
         )
-        if by is not None:
-            rows = prepared.rows
-            rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
+        audit_creation(prepared.rows, by)
         done = await self._write_submission(prepared.rows)
         ref = prepared.workflow
         if done.existing:

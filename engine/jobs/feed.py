@@ -68,7 +68,7 @@ class EventHub:
 
     async def ensure_listening(self) -> None:
         if self.remote:
-            if self._follower is None:
+            if self._follower is None or self._follower.done():  # a failed one starts again
                 self._follower = asyncio.create_task(self._follow(), name="jobqueue-events")
             return
         async with self._lock:
@@ -85,14 +85,19 @@ class EventHub:
 
     async def _follow(self) -> None:
         """A broker's ``events`` signals (comma-separated job ids) wake those jobs' readers;
-        after an outage every reader looks at the database again."""
+        after an outage every reader looks at the database again. An unexpected error is
+        logged and ends this follower; streams poll meanwhile and the next waiting reader
+        starts a new one."""
         assert self._signals is not None
-        async with self._signals.subscribe([EVENTS]) as signals:
-            async for signal in signals:
-                if signal.channel == EVENTS:
-                    self._store.job_signals.notify(signal.payload.split(","))
-                elif signal.channel in (RESUMED, DOWN):
-                    self._store.job_signals.notify_all()
+        try:
+            async with self._signals.subscribe([EVENTS]) as signals:
+                async for signal in signals:
+                    if signal.channel == EVENTS:
+                        self._store.job_signals.notify(signal.payload.split(","))
+                    elif signal.channel in (RESUMED, DOWN):
+                        self._store.job_signals.notify_all()
+        except Exception:
+            log.exception("following the broker's job events failed; streams poll meanwhile")
 
     async def close(self) -> None:
         if self._follower is not None:

@@ -12,7 +12,7 @@ from engine.errors import Conflict
 from engine.jobs.views import iso
 from engine.security.keyring import KeyRing
 from engine.security.keys import check_name, hash_key, key_prefix, new_key
-from engine.store import Store
+from engine.store import NewJob, Store
 from engine.store.audit import (
     AuditEntry,
     AuditFilter,
@@ -35,6 +35,12 @@ class Actor:
 
 def audit_entry(by: Actor | None, action: str, target: str | None = None) -> AuditEntry | None:
     return None if by is None else by.entry(action, target)
+
+
+def audit_creation(rows: NewJob, by: Actor | None) -> None:
+    """Let the rows of a new job carry its ``job.create`` audit row (inserted with the job)."""
+    if by is not None:
+        rows.audit = by.entry("job.create").row(rows.job["id"], rows.job["created_at"])
 
 
 def _key_view(row: Row[Any]) -> dict[str, Any]:
