@@ -27,7 +27,7 @@ STORED_SECRET_HEADERS = frozenset({"set-cookie"})
 _HEADER_KEYS = frozenset({"headers", "response_headers", "request_headers"})
 #: ``scheme://userinfo@``: the userinfo may be a password or a token
 #: keys whose value is shown as it is: what the target answered is data, not our secret
-_VERBATIM_KEYS = frozenset({"response_body"})
+_VERBATIM_KEYS = frozenset({"response_body", "output"})
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s\"'<>]+@")
 
 

@@ -332,7 +332,7 @@ class Engine(WorkflowMethods, CallbackMethods):
         return {
             "job_id": job_id,
             "task": task,
-            "items": [views.instance_view(r) for r in rows],
+            "items": self.mask([views.instance_view(r) for r in rows]),
             "next_start": rows[-1].item_index + 1 if more and rows else None,
         }
 
@@ -340,7 +340,7 @@ class Engine(WorkflowMethods, CallbackMethods):
         self, job_id: str, task: str, index: int, *, owner: str | None = None
     ) -> list[dict[str, Any]]:
         rows = await self._store.instance_attempts(job_id, task, index, owner=owner)
-        return [views.attempt_view(r) for r in rows]
+        return self.mask([views.attempt_view(r) for r in rows])
 
     async def get_graph(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         job, rows = await self._store.job(job_id, owner=owner)

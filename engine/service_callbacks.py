@@ -32,6 +32,9 @@ class CallbackMethods:
     async def get_result(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
+    def mask(self, document: Any) -> Any:
+        raise NotImplementedError
+
     def _make_executor(self, *, max_connections: int, max_body_bytes: int) -> Executor:
         raise NotImplementedError
 
@@ -70,7 +73,7 @@ class CallbackMethods:
     async def get_webhooks(self, job_id: str, *, owner: str | None = None) -> dict[str, Any]:
         """The job's completion webhook deliveries, each with every try."""
         deliveries, tries = await self._store.deliveries(job_id, owner=owner)
-        return deliveries_view(job_id, deliveries, tries)
+        return self.mask(deliveries_view(job_id, deliveries, tries))
 
     def webhook_sender(self, name: str) -> WebhookSender:
         """A sender of completion webhooks with its own executor (pool, timeout), under the

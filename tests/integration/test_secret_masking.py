@@ -157,3 +157,23 @@ async def test_stored_documents_of_schedules_and_definitions_show_no_secret(
     assert [secret for secret in known if secret in shown] == []
     detail = (await client.get("/api/v1/schedules/nightly")).json()
     assert detail["job"]["tasks"][0]["headers"]["Authorization"] == "***"
+
+
+async def test_webhook_deliveries_show_no_secret(
+    client: httpx.AsyncClient, running: Engine, target_server: TargetServer
+) -> None:
+    """The headers of a completion webhook, the configured secret names included, and the
+    userinfo of its URL are masked when the deliveries are read."""
+    hook = {
+        "url": f"http://robot:{URL_SECRET}@127.0.0.1:9/hook",
+        "headers": {"X-Configured-Token": "configured-secret-5", "X-Plain": "visible-value"},
+    }
+    job = {"url": target_server.url("/echo"), "on_complete": hook}
+    created = await client.post("/api/v1/jobs", json=job)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["job_id"]
+    await api_job_ends(client, job_id)
+    answer = await client.get(f"/api/v1/jobs/{job_id}/webhooks")
+    assert answer.status_code == 200, answer.text
+    assert "configured-secret-5" not in answer.text and URL_SECRET not in answer.text
+    assert "visible-value" in answer.text
