@@ -7,7 +7,7 @@ advances exactly when its child finishes, in every process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -67,19 +67,25 @@ async def child_result(conn: AsyncConnection, job_id: str) -> Any:
 
 
 async def end_waiting_tasks(
-    conn: AsyncConnection, finished: Mapping[str, JobStatus], now: float
+    conn: AsyncConnection,
+    finished: Mapping[str, JobStatus],
+    now: float,
+    children: Sequence[Any] | None = None,
 ) -> set[str]:
     """End the sub-workflow tasks whose child jobs just ended; returns the parent jobs to settle.
 
-    A child that did not succeed fails its task with ``subworkflow_failed``.
+    ``children``: the rows (``id``, ``parent_job_id``, ``parent_task``) of the ended jobs that
+    are children, when the caller has them already. A child that did not succeed fails its
+    task with ``subworkflow_failed``.
     """
-    children = (
-        await conn.execute(
-            select(jobs.c.id, jobs.c.parent_job_id, jobs.c.parent_task).where(
-                jobs.c.id.in_(list(finished)), jobs.c.parent_job_id.is_not(None)
+    if children is None:
+        children = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.parent_job_id, jobs.c.parent_task).where(
+                    jobs.c.id.in_(list(finished)), jobs.c.parent_job_id.is_not(None)
+                )
             )
-        )
-    ).all()
+        ).all()
     parents: set[str] = set()
     instances: list[Outcome] = []
     for child in children:

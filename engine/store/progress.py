@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.dag import SKIP_UPSTREAM, TaskState, advance, job_outcome
@@ -21,6 +22,7 @@ from engine.dag.scheduler import Transitions
 from engine.dag.successors import JobShape, State, Steps, settle_from
 from engine.states import TASK_TERMINAL, JobStatus, TaskStatus
 from engine.store import events
+from engine.store.children import end_waiting_tasks
 from engine.store.dialects import lock_jobs
 from engine.store.tables import jobs, tasks
 from engine.store.webhooks import enqueue_webhooks
@@ -49,6 +51,7 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
     by_status: dict[JobStatus, list[str]] = defaultdict(list)
     for job_id, status in finished.items():
         by_status[status].append(job_id)
+    children: list[Row[Any]] = []
     for status, ids in by_status.items():
         ended = await conn.execute(
             update(jobs)
@@ -58,17 +61,16 @@ async def finish_jobs(conn: AsyncConnection, finished: dict[str, JobStatus], now
                 finished_at=now,
                 expires_at=jobs.c.ttl_seconds + now,
             )
-            .returning(jobs.c.id, jobs.c.on_complete)
+            .returning(jobs.c.id, jobs.c.on_complete, jobs.c.parent_job_id, jobs.c.parent_task)
         )
         rows = ended.all()
         for row in rows:
             events.job_changed(conn, row.id, status.value, now)
         await enqueue_webhooks(conn, rows, status.value, now)
-    if finished:
+        children += [row for row in rows if row.parent_job_id is not None]
+    if children:
         # a sub-workflow task waiting for one of these jobs ends with it
-        from engine.store.children import end_waiting_tasks
-
-        parents = await end_waiting_tasks(conn, finished, now)
+        parents = await end_waiting_tasks(conn, finished, now, children)
         if parents:
             return await settle(conn, parents, now)
     return False
