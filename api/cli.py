@@ -11,14 +11,13 @@ need them, so ``--help`` and the server commands start quickly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -32,10 +31,11 @@ from api import cli_schedules, cli_secrets
 from api.cli_callbacks import callbacks_app
 from api.cli_keys import keys_app
 from api.cli_local import CliError, load_settings, open_engine, print_error, print_report
+from api.cli_remote import connect
 from api.cli_workflows import workflows_app
 from api.logs import configure_logging
 from engine import JobInvalid, JobStatus
-from jobqueue_client import JobQueue, JobQueueClientError
+from jobqueue_client import JobQueue
 
 if TYPE_CHECKING:
     import uvicorn
@@ -163,18 +163,6 @@ def _run_async(coro: Any) -> Any:
         return uvloop.run(coro)
     except ImportError:
         return asyncio.run(coro)
-
-
-@contextlib.contextmanager
-def _server(server: str) -> Iterator[JobQueue]:
-    """A client of ``server``; its errors become ``error: <code>: <message>`` lines."""
-    from api.cli_remote import client_error
-
-    try:
-        with JobQueue(server, api_key=load_settings().api_key) as jq:
-            yield jq
-    except JobQueueClientError as exc:
-        raise client_error(exc, server) from exc
 
 
 def _end_streams_on_exit(server: uvicorn.Server, web: Any) -> uvicorn.Server:
@@ -340,7 +328,7 @@ def validate(
     if server is not None:
         from api import cli_remote
 
-        with _server(server) as jq:
+        with connect(server) as jq:
             raise typer.Exit(cli_remote.validate(jq, file, params, console))
     from api.cli_local import validate_file
 
@@ -367,7 +355,7 @@ def submit(
 
     params = _params(param)
     try:
-        with _server(server) as jq:
+        with connect(server) as jq:
             code = cli_remote.submit(jq, file, params, wait=wait, console=console)
     except JobInvalid as exc:
         print_report(console, exc, None, str(file))
@@ -421,7 +409,7 @@ def jobs_list(
 
     given = {"status": status.value if status else None, "tag": tag, "name": name}
     filters: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    with _server(server) as jq:
+    with connect(server) as jq:
         page = jq.list(limit=limit, cursor=cursor, **filters)
     if as_json:
         _print_json(page.raw)
@@ -450,7 +438,7 @@ def jobs_list(
 def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
     from api.cli_remote import job_view
 
-    with _server(server) as jq:
+    with connect(server) as jq:
         detail = jq.get(job_id)
     if as_json:
         _print_json(detail.raw)
@@ -466,12 +454,12 @@ def jobs_show(job_id: str, server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt 
     ),
 )
 def jobs_result(job_id: str, server: ServerOpt = DEFAULT_SERVER) -> None:
-    with _server(server) as jq:
+    with connect(server) as jq:
         _print_json(jq.result(job_id).raw)
 
 
 def _control(server: str, as_json: bool, action: Callable[[JobQueue], Any], done: str) -> None:
-    with _server(server) as jq:
+    with connect(server) as jq:
         job = action(jq)
     if as_json:
         _print_json(job.raw)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from api.cli_local import (
     CliError,
     TaskView,
     load,
+    load_settings,
     print_hidden_failures,
     print_report,
     print_warnings,
@@ -47,6 +49,17 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, TransportError) and exc.__cause__ is not None:
         return str(exc.__cause__) or type(exc.__cause__).__name__
     return str(exc)
+
+
+@contextlib.contextmanager
+def connect(server: str) -> Iterator[JobQueue]:
+    """A client of ``server`` that sends ``JOBQUEUE_API_KEY``; its errors become
+    ``error: <code>: <message>`` lines."""
+    try:
+        with JobQueue(server, api_key=load_settings().api_key) as jq:
+            yield jq
+    except JobQueueClientError as exc:
+        raise client_error(exc, server) from exc
 
 
 def client_error(exc: JobQueueClientError, server: str) -> CliError:

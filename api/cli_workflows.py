@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli_local import CliError, TaskView, print_hidden_failures, print_report
+from api.cli_remote import connect
 from engine import JobInvalid, WorkflowFileError, load_yaml_bytes
-from jobqueue_client import InvalidJob, JobQueue, JobQueueClientError
+from jobqueue_client import InvalidJob, JobQueue
 
 console = Console(stderr=False)
 
@@ -34,17 +33,6 @@ ServerOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON document")]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 _SUFFIXES = (".yaml", ".yml")
-
-
-@contextlib.contextmanager
-def _server(server: str) -> Iterator[JobQueue]:
-    from api.cli_remote import client_error
-
-    try:
-        with JobQueue(server) as jq:
-            yield jq
-    except JobQueueClientError as exc:
-        raise client_error(exc, server) from exc
 
 
 def definition_files(paths: list[Path]) -> list[Path]:
@@ -99,7 +87,7 @@ def apply(
     server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     files = definition_files(paths)
-    with _server(server) as jq:
+    with connect(server) as jq:
         results = [_apply_one(jq, f) for f in files]
     raise typer.Exit(0 if all(results) else 1)
 
@@ -109,7 +97,7 @@ def apply(
     help="Every definition with its latest version. Example: jobqueue workflows list",
 )
 def list_workflows(server: ServerOpt = DEFAULT_SERVER, as_json: JsonOpt = False) -> None:
-    with _server(server) as jq:
+    with connect(server) as jq:
         items = jq.list_workflows()
     if as_json:
         console.print_json(json.dumps({"items": list(items)}))
@@ -141,7 +129,7 @@ def show(
     server: ServerOpt = DEFAULT_SERVER,
     as_json: JsonOpt = False,
 ) -> None:
-    with _server(server) as jq:
+    with connect(server) as jq:
         found = jq.get_workflow(name, version)
     if as_json:
         console.print_json(json.dumps(found))
@@ -209,7 +197,7 @@ def start(
     from api.cli_remote import _report_from_server
 
     params = _param_values(param)
-    with _server(server) as jq:
+    with connect(server) as jq:
         try:
             job = jq.start_workflow(name, params, version=version)
         except InvalidJob as exc:

@@ -80,3 +80,20 @@ def test_apply_reports_a_misspelt_param_at_its_line(
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "qurey" in t)
     assert f"{path}:{line}:" in refused.stdout, refused.stdout
     assert "unknown_param" in refused.stdout
+
+
+def test_the_workflow_commands_send_the_api_key(
+    tmp_path: Path, target_server: TargetServer
+) -> None:
+    """Against a server with keys, `jobqueue workflows` sends JOBQUEUE_API_KEY like `submit`."""
+    admin = "ops:ops-key-0123456789abcdefghij"
+    path = write(tmp_path / "echo.yaml", DEFINITION.format(url=target_server.url("/echo")))
+    with ApiServer(tmp_path / "api.db", admin_keys=(admin,)) as server:
+        url = server.base_url
+        refused = invoke("workflows", "apply", str(path), "--server", url)
+        assert refused.exit_code == 1 and "JOBQUEUE_API_KEY" in refused.output
+        key = {"JOBQUEUE_API_KEY": admin.partition(":")[2]}
+        applied = invoke("workflows", "apply", str(path), "--server", url, env=key)
+        assert applied.exit_code == 0, applied.output
+        listed = invoke("workflows", "list", "--server", url, env=key)
+        assert "echo-query" in listed.stdout, listed.output
