@@ -204,8 +204,10 @@ def test_a_client_that_goes_away_leaves_no_reader_behind(
     # the module's server may still be closing the readers of earlier tests' streams
     poll(lambda: signals.watched == 0, timeout=10, what="earlier tests' readers are gone")
     with httpx.stream("GET", url, params={"job_id": job_id}, timeout=30) as response:
-        assert next(sse_messages(response))["type"] == "snapshot"
-        poll(lambda: signals.watched >= 1, timeout=10, what="the stream's reader watches")
+        messages = sse_messages(response)
+        assert next(messages)["type"] == "snapshot"
+        gated.release("a")  # the stream's reader is live: it delivers the change, then we leave
+        assert any(m.get("task") == "a" and m["status"] == "succeeded" for m in messages)
     with connect(_ws_url(server, f"/api/v1/jobs/{job_id}/events"), open_timeout=10) as ws:
         assert orjson.loads(ws.recv(timeout=10))["type"] == "snapshot"
     poll(lambda: signals.watched == 0, timeout=10, what="the streams' readers are gone")
